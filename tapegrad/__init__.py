@@ -1,0 +1,76 @@
+"""tapegrad: reverse-mode automatic differentiation on numpy, in PyTorch's vocabulary."""
+
+from __future__ import annotations
+
+from tapegrad import _indexing  # noqa: E402,F401,I001  (registers Tensor.__getitem__ helpers)
+from tapegrad._dtypes import (
+    bool,  # noqa: A004
+    dtype,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+)
+from tapegrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from tapegrad.functional import (
+    abs,  # noqa: A004
+    add,
+    arange,
+    argmax,
+    argmin,
+    cat,
+    clamp,
+    clone,
+    default_generator,
+    div,
+    dot,
+    exp,
+    flatten,
+    from_numpy,
+    full,
+    is_tensor,
+    log,
+    log_softmax,
+    logsumexp,
+    manual_seed,
+    matmul,
+    max,  # noqa: A004
+    maximum,
+    mean,
+    min,  # noqa: A004
+    minimum,
+    mm,
+    mul,
+    neg,
+    ones,
+    ones_like,
+    permute,
+    pow,  # noqa: A004
+    rand,
+    randn,
+    relu,
+    reshape,
+    sigmoid,
+    sign,
+    softmax,
+    sqrt,
+    squeeze,
+    stack,
+    sub,
+    sum,  # noqa: A004
+    t,
+    tanh,
+    tensor,
+    transpose,
+    unsqueeze,
+    where,
+    zeros,
+    zeros_like,
+)
+from tapegrad.tensor import Tensor
+
+__version__ = "0.1.0"

@@ -1,0 +1,138 @@
+"""Reverse-mode automatic differentiation: backward, grad, grad modes, custom Functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tapegrad.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from tapegrad.autograd.engine import run_backward
+from tapegrad.autograd.function import AccumulateGrad, Function, FunctionCtx, Node
+from tapegrad.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
+
+def _as_tuple(x: Any) -> tuple[Any, ...]:
+    if x is None:
+        return ()
+    return tuple(x) if isinstance(x, list | tuple) else (x,)
+
+
+def _root_grads(outputs: tuple[Any, ...], grads: tuple[Any, ...], create_graph: bool) -> list[Any]:
+    """Check outputs and their seed gradients; return the seeds as arrays (or Tensors)."""
+    from tapegrad.tensor import _wrap
+
+    if grads and len(grads) != len(outputs):
+        raise RuntimeError(
+            f"grad_tensors should have the same length as tensors ({len(grads)} != {len(outputs)})"
+        )
+    seeds = []
+    for i, out in enumerate(outputs):
+        if not out.requires_grad:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+        g = grads[i] if grads else None
+        if g is None:
+            if out.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            g = _wrap(np.ones(out.shape, out.data.dtype))
+        elif not hasattr(g, "data") or not isinstance(g.data, np.ndarray):
+            g = _wrap(np.asarray(g, dtype=out.data.dtype))
+        if g.shape != out.shape:
+            raise RuntimeError(
+                f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} and "
+                f"output[{i}] has a shape of {list(out.shape)}."
+            )
+        if g.data.dtype != out.data.dtype:
+            g = g.to(out.data.dtype.name) if create_graph else _wrap(g.data.astype(out.data.dtype))
+        seeds.append(g if create_graph else g.data)
+    return seeds
+
+
+def backward(
+    tensors: Any,
+    grad_tensors: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+) -> None:
+    """Accumulate into ``.grad`` of the leaves the gradient of ``tensors`` (seeded by
+    ``grad_tensors``). As ``torch.autograd.backward``."""
+    from tapegrad.tensor import _edge_of
+
+    outputs = _as_tuple(tensors)
+    seeds = _root_grads(outputs, _as_tuple(grad_tensors), create_graph)
+    retain = create_graph if retain_graph is None else retain_graph
+    run_backward([_edge_of(t) for t in outputs], seeds, retain, create_graph)
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool | None = None,
+    materialize_grads: bool = False,
+) -> tuple[Any, ...]:
+    """Return the gradients of ``outputs`` with respect to ``inputs`` (nothing accumulates
+    into ``.grad``). As ``torch.autograd.grad``; ``create_graph=True`` makes them
+    differentiable."""
+    from tapegrad.tensor import Tensor, _edge_of, _wrap
+
+    outs = _as_tuple(outputs)
+    ins = _as_tuple(inputs)
+    for t in ins:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    seeds = _root_grads(outs, _as_tuple(grad_outputs), create_graph)
+    retain = create_graph if retain_graph is None else retain_graph
+    found = (
+        run_backward(
+            [_edge_of(t) for t in outs],
+            seeds,
+            retain,
+            create_graph,
+            inputs=[_edge_of(t) for t in ins],
+        )
+        or []
+    )
+    allow_unused = allow_unused or materialize_grads
+    result = []
+    for t, g in zip(ins, found):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    "One of the differentiated Tensors appears to not have been used in the "
+                    "graph. Set allow_unused=True if this is the desired behavior."
+                )
+            result.append(_wrap(np.zeros(t.shape, t.data.dtype)) if materialize_grads else None)
+        elif isinstance(g, Tensor):
+            result.append(g)
+        else:
+            result.append(_wrap(np.array(g, dtype=t.data.dtype)))
+    return tuple(result)
+
+
+# Imported last: gradcheck uses ``grad`` above (the function shadows its module, as in torch).
+from tapegrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
+
+__all__ = [
+    "AccumulateGrad",
+    "Function",
+    "FunctionCtx",
+    "Node",
+    "backward",
+    "detect_anomaly",
+    "enable_grad",
+    "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "GradcheckError",
+    "is_anomaly_enabled",
+    "is_grad_enabled",
+    "no_grad",
+    "set_detect_anomaly",
+    "set_grad_enabled",
+]

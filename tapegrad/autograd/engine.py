@@ -1,0 +1,170 @@
+"""The backward pass: iterative, dependency-counted, with broadcast reduction at the edges.
+
+Gradients live in a dict keyed by node until every consumer has contributed; they are added
+out of place, so no array handed to a node is ever written into.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tapegrad._array import shape_str, sum_to
+from tapegrad.autograd import anomaly, grad_mode
+from tapegrad.autograd.function import AccumulateGrad, Edge, Node
+
+
+def _count_dependencies(roots: Sequence[Node]) -> dict[Node, int]:
+    """Number of edges into each node reachable from the roots (iterative DFS)."""
+    deps: dict[Node, int] = {}
+    stack = list(roots)
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        for child, _ in node.next_functions:
+            if child is None:
+                continue
+            deps[child] = deps.get(child, 0) + 1
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return deps
+
+
+def _needed_nodes(roots: Sequence[Node], targets: set[Node]) -> set[Node]:
+    """Nodes from which some target is reachable: only those run in ``autograd.grad``."""
+    order: list[Node] = []
+    stack: list[tuple[Node, bool]] = [(r, False) for r in roots]
+    seen: set[Node] = set()
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        stack.extend((c, False) for c, _ in node.next_functions if c is not None)
+    needed: set[Node] = set()
+    for node in order:  # children come before parents
+        if node in targets or any(c in needed for c, _ in node.next_functions):
+            needed.add(node)
+    return needed
+
+
+def _fit(grad: Any, child: Node, index: int, parent: Node, slot: int, create_graph: bool) -> Any:
+    """Reduce a gradient to the shape and dtype of the tensor it flows to."""
+    shape, np_dtype = child._meta(index)
+    if grad.shape != shape:
+        try:
+            grad = grad.sum_to_size(shape) if create_graph else sum_to(grad, shape)
+        except (ValueError, RuntimeError):
+            raise RuntimeError(
+                f"Function {parent.name()} returned an invalid gradient at index {slot} - got "
+                f"{shape_str(grad.shape)} but expected shape compatible with {shape_str(shape)}"
+            ) from None
+    if create_graph:
+        if grad.data.dtype != np_dtype:
+            grad = grad.to(np_dtype.name)
+    elif grad.dtype != np_dtype:
+        grad = grad.astype(np_dtype)
+    return grad
+
+
+def _add(buffers: dict[Node, Any], node: Node, index: int, grad: Any) -> None:
+    """Accumulate ``grad`` for output ``index`` of ``node``, out of place."""
+    if node._n_out == 1:
+        old = buffers.get(node)
+        buffers[node] = grad if old is None else old + grad
+        return
+    slots = buffers.setdefault(node, [None] * node._n_out)
+    slots[index] = grad if slots[index] is None else slots[index] + grad
+
+
+def _apply_pre_hooks(node: Node, grad: Any) -> Any:
+    for index, hook in list(node._pre_hooks or ()):
+        if node._n_out == 1:
+            result = hook(grad)
+            grad = grad if result is None else result
+        elif index >= 0 and grad[index] is not None:
+            result = hook(grad[index])
+            if result is not None:
+                grad[index] = result
+        elif index < 0:
+            result = hook(grad)
+            grad = grad if result is None else result
+    return grad
+
+
+def run_backward(
+    roots: Sequence[Edge],
+    grads: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Sequence[Edge] | None = None,
+) -> list[Any] | None:
+    """Propagate ``grads`` from the ``roots`` edges back through the graph.
+
+    Without ``inputs``: every leaf reached accumulates into ``.grad``. With ``inputs`` (the
+    edges of the tensors given to ``autograd.grad``): nothing accumulates; the total gradient
+    arriving at each of those edges is returned (None where none arrived).
+    """
+    buffers: dict[Node, Any] = {}
+    for (node, index), grad in zip(roots, grads):
+        _add(buffers, node, index, grad)
+    root_nodes = list(dict.fromkeys(node for node, _ in roots))
+    deps = _count_dependencies(root_nodes)
+    wanted = {node for node, _ in inputs} if inputs is not None else None
+    needed = _needed_nodes(root_nodes, wanted) if wanted is not None else None
+    captured: dict[Node, Any] = {}
+    ready = [n for n in root_nodes if deps.get(n, 0) == 0]
+    check = anomaly.is_anomaly_enabled()
+    with grad_mode.set_grad_enabled(create_graph):
+        while ready:
+            node = ready.pop()
+            grad = buffers.pop(node, None)
+            if node._pre_hooks and grad is not None:
+                grad = _apply_pre_hooks(node, grad)
+            if wanted is not None and node in wanted:
+                captured[node] = grad
+            run = grad is not None and (needed is None or node in needed)
+            if run and wanted is not None and isinstance(node, AccumulateGrad):
+                run = False
+            outputs = _call(node, grad, create_graph, check) if run else ()
+            if not retain_graph and run:
+                node._release()
+            for slot, (child, index) in enumerate(node.next_functions):
+                if child is None:
+                    continue
+                g = outputs[slot] if slot < len(outputs) else None
+                if g is not None:
+                    _add(buffers, child, index, _fit(g, child, index, node, slot, create_graph))
+                deps[child] -= 1
+                if deps[child] == 0:
+                    ready.append(child)
+    if inputs is None:
+        return None
+    return [_select(captured.get(node), node, index) for node, index in inputs]
+
+
+def _call(node: Node, grad: Any, create_graph: bool, check: bool) -> tuple[Any, ...]:
+    """Run one node's backward, with post hooks and anomaly checks."""
+    try:
+        outputs = node._run(grad, create_graph)
+    except Exception as exc:
+        if check:
+            anomaly.annotate(node, exc)
+        raise
+    if check:
+        anomaly.check_outputs(node, outputs)
+    if node._post_hooks:
+        for hook in list(node._post_hooks):
+            hook(outputs, grad)
+    return outputs
+
+
+def _select(grad: Any, node: Node, index: int) -> Any:
+    if grad is None or node._n_out == 1:
+        return grad
+    return grad[index]

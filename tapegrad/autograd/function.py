@@ -1,0 +1,254 @@
+"""Graph nodes (``grad_fn`` objects), the leaf accumulator, and user-defined Functions.
+
+A Node is what ``tensor.grad_fn`` returns. The engine sees only this protocol:
+``next_functions`` (one ``(node, index)`` edge per input, ``(None, 0)`` when that input needs
+no gradient), ``_meta(i)`` (shape and numpy dtype of output ``i``), ``_run(grad, create_graph)``
+(gradients for each input), ``_release()`` and the hook lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tapegrad.autograd import grad_mode
+
+Edge = tuple["Node | None", int]
+Hook = Callable[[Any], Any]
+
+SECOND_BACKWARD = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
+INPLACE_HINT = (
+    "Hint: enable anomaly detection to find the operation that failed to compute its "
+    "gradient, with tapegrad.autograd.set_detect_anomaly(True)."
+)
+
+
+class Node:
+    """A recorded operation: knows how to turn the gradient of its output into input gradients."""
+
+    __slots__ = ("next_functions", "_shape", "_dtype", "_pre_hooks", "_post_hooks", "_trace")
+    _n_out = 1
+    node_name = "Node"
+
+    def __init__(self) -> None:
+        self.next_functions: tuple[Edge, ...] = ()
+        self._pre_hooks: list[tuple[int, Hook]] | None = None
+        self._post_hooks: list[Callable[..., Any]] | None = None
+        self._trace: str | None = None
+
+    def name(self) -> str:
+        """The PyTorch name of this node, e.g. ``MulBackward0``."""
+        return self.node_name
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    def _meta(self, index: int) -> tuple[tuple[int, ...], np.dtype]:
+        return self._shape, self._dtype
+
+    def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Free what was saved for backward (called after backward unless retain_graph)."""
+
+    def register_hook(self, fn: Callable[..., Any]) -> _RemovableHandle:
+        """Call ``fn(grad_inputs, grad_outputs)`` after this node runs (PyTorch's post hook)."""
+        if self._post_hooks is None:
+            self._post_hooks = []
+        return _RemovableHandle(self._post_hooks, fn)
+
+    def register_prehook(self, fn: Callable[..., Any]) -> _RemovableHandle:
+        """Call ``fn(grad_outputs)`` before this node runs; it may return replacement grads."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        return _RemovableHandle(self._pre_hooks, (-1, fn))
+
+
+class _RemovableHandle:
+    """Handle returned by ``register_hook``: ``remove()`` takes the hook out again."""
+
+    __slots__ = ("_hooks", "_item")
+
+    def __init__(self, hooks: list[Any], item: Any) -> None:
+        self._hooks = hooks
+        self._item = item
+        hooks.append(item)
+
+    def remove(self) -> None:
+        """Remove the hook; removing twice is harmless."""
+        if self._item in self._hooks:
+            self._hooks.remove(self._item)
+
+
+class AccumulateGrad(Node):
+    """The node standing for a leaf tensor: adds the incoming gradient into ``leaf.grad``."""
+
+    __slots__ = ("variable", "__weakref__")
+    node_name = "AccumulateGrad"
+
+    def __init__(self, variable: Any) -> None:
+        super().__init__()
+        self.variable = variable
+
+    def _meta(self, index: int) -> tuple[tuple[int, ...], np.dtype]:
+        data = self.variable.data
+        return data.shape, data.dtype
+
+    def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
+        self.variable._accumulate_grad(grad, create_graph)
+        return ()
+
+
+def check_version(
+    counter: list[int],
+    expected: int,
+    shape: tuple[int, ...],
+    np_dtype: np.dtype,
+    producer: Node | None,
+) -> None:
+    """Raise PyTorch's in-place modification error when a saved tensor changed since saved."""
+    if counter[0] == expected:
+        return
+    from tapegrad._array import shape_str
+
+    where = (
+        ""
+        if producer is None or isinstance(producer, AccumulateGrad)
+        else (f", which is output 0 of {producer.name()},")
+    )
+    raise RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [tapegrad.{np_dtype.name} {shape_str(shape)}]{where} is at version "
+        f"{counter[0]}; expected version {expected} instead. {INPLACE_HINT}"
+    )
+
+
+# --------------------------------------------------------------------------- custom Functions
+
+
+class FunctionCtx:
+    """The ``ctx`` of a user-defined Function: what forward leaves for backward."""
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        """Keep tensors for backward; they are checked for in-place changes when read back."""
+        self._saved = tensors
+        self._saved_versions = tuple(None if t is None else (t._vc, t._vc[0]) for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        """The tensors given to ``save_for_backward``, or an error if they were freed."""
+        if getattr(self, "_released", False):
+            raise RuntimeError(SECOND_BACKWARD)
+        saved = getattr(self, "_saved", ())
+        for t, ver in zip(saved, self._saved_versions):
+            if ver is not None:
+                check_version(ver[0], ver[1], t.shape, t.data.dtype, t.grad_fn)
+        return saved
+
+    def mark_non_differentiable(self, *tensors: Any) -> None:
+        """Declare outputs that get no gradient (e.g. indices)."""
+        self._non_differentiable = {id(t) for t in tensors}
+
+
+class BackwardCFunction(Node, FunctionCtx):
+    """Node created by ``Function.apply``: it is also the ``ctx`` passed to forward/backward."""
+
+    __slots__ = ("__dict__", "__weakref__")
+    _function: type[Function]
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def _meta(self, index: int) -> tuple[tuple[int, ...], np.dtype]:
+        return self._out_meta[index]
+
+    def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
+        from tapegrad.tensor import Tensor, _wrap
+
+        grads = grad if self._n_out > 1 else (grad,)
+        grads = tuple(
+            (g if create_graph else _wrap(np.asarray(g)))
+            if g is not None
+            else _wrap(np.zeros(*self._out_meta[i]))
+            for i, g in enumerate(grads)
+        )
+        with grad_mode.set_grad_enabled(create_graph):
+            result = self._function.backward(self, *grads)
+        result = result if isinstance(result, tuple) else (result,)
+        n_in = len(self.next_functions)
+        if len(result) != n_in:
+            raise RuntimeError(
+                f"function {self.name()} returned an incorrect number of gradients "
+                f"(expected {n_in}, got {len(result)})"
+            )
+        if create_graph:
+            return result
+        return tuple(r.data if isinstance(r, Tensor) else r for r in result)
+
+    def _release(self) -> None:
+        self._saved = ()
+        self._released = True
+
+
+class Function:
+    """Base class for user-defined differentiable operations, as ``torch.autograd.Function``.
+
+    Subclasses define ``forward(ctx, *args)`` (runs without recording, on Tensors) and
+    ``backward(ctx, *grad_outputs)`` returning one gradient (or None) per forward argument.
+    Call ``MyFunction.apply(*args)``.
+    """
+
+    _node_class: type[BackwardCFunction] | None = None
+
+    @staticmethod
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        """Compute the output(s) from the inputs."""
+        raise NotImplementedError("subclasses of Function must implement forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:
+        """Return the gradient with respect to each input of forward."""
+        raise NotImplementedError("subclasses of Function must implement backward(ctx, ...)")
+
+    @classmethod
+    def _node_type(cls) -> type[BackwardCFunction]:
+        if cls.__dict__.get("_node_class") is None:
+            cls._node_class = type(cls.__name__ + "Backward", (BackwardCFunction,), {})
+            cls._node_class._function = cls
+        return cls._node_class
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run forward and, when any input requires grad, record a node for backward."""
+        from tapegrad.tensor import Tensor, _edge_of, _wrap
+
+        node = cls._node_type()()
+        Node.__init__(node)
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        node.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with grad_mode.no_grad():
+            raw = cls.forward(node, *args, **kwargs)
+        record = grad_mode.is_grad_enabled() and any(t.requires_grad for t in tensors)
+        outputs = raw if isinstance(raw, tuple) else (raw,)
+        skip = getattr(node, "_non_differentiable", set())
+        node.next_functions = tuple(
+            _edge_of(a) if isinstance(a, Tensor) else (None, 0) for a in args
+        )
+        node._n_out = len(outputs)
+        node._out_meta = [(o.data.shape, o.data.dtype) for o in outputs]
+        wrapped = []
+        for i, out in enumerate(outputs):
+            if not isinstance(out, Tensor):
+                raise TypeError(f"{cls.__name__}.forward must return Tensors, got {type(out)}")
+            grad_fn = node if record and id(out) not in skip else None
+            wrapped.append(_wrap(out.data, grad_fn, i, vc=out._vc))
+        return tuple(wrapped) if isinstance(raw, tuple) else wrapped[0]

@@ -1,0 +1,296 @@
+"""Function forms of the tensor operations and the tensor factories (``tapegrad.ones``...)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tapegrad import _dtypes
+from tapegrad._array import broadcast_error, normalize_dim
+from tapegrad.ops import elementwise as E
+from tapegrad.ops import shape as S
+from tapegrad.tensor import Tensor, _as_tensor, _result_dtype, _run_op, _shape_arg, _wrap
+
+# ----------------------------------------------------------------------------- random state
+
+_generator = np.random.default_rng(0)
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed the generator used by ``randn``, ``rand`` and ``nn.init``."""
+    global _generator
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
+        raise TypeError(f"manual_seed expected an int, got {type(seed).__name__}")
+    _generator = np.random.default_rng(int(seed))
+    return _generator
+
+
+def default_generator() -> np.random.Generator:
+    """The generator behind ``randn``/``rand`` (reseeded by ``manual_seed``)."""
+    return _generator
+
+
+# ----------------------------------------------------------------------------- factories
+
+
+def _factory_dtype(dtype: Any) -> np.dtype:
+    return _dtypes.DEFAULT_FLOAT.np if dtype is None else _dtypes.to_numpy_dtype(dtype)
+
+
+def _leaf(data: np.ndarray, requires_grad: bool) -> Tensor:
+    t = _wrap(data)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor from numbers, nested lists or an array (floats become float32)."""
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    return _leaf(np.ones(_shape_arg(size), _factory_dtype(dtype)), requires_grad)
+
+
+def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros."""
+    return _leaf(np.zeros(_shape_arg(size), _factory_dtype(dtype)), requires_grad)
+
+
+def full(
+    size: Sequence[int], fill_value: Any, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """A tensor filled with ``fill_value`` (dtype inferred from it, as PyTorch)."""
+    if dtype is None:
+        dtype = (
+            _dtypes.bool
+            if isinstance(fill_value, bool)
+            else _dtypes.int64
+            if isinstance(fill_value, int)
+            else None
+        )
+    return _leaf(np.full(_shape_arg((size,)), fill_value, _factory_dtype(dtype)), requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones with ``t``'s shape and dtype."""
+    np_dtype = t.data.dtype if dtype is None else _dtypes.to_numpy_dtype(dtype)
+    return _leaf(np.ones(t.shape, np_dtype), requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with ``t``'s shape and dtype."""
+    np_dtype = t.data.dtype if dtype is None else _dtypes.to_numpy_dtype(dtype)
+    return _leaf(np.zeros(t.shape, np_dtype), requires_grad)
+
+
+def randn(
+    *size: Any,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """Standard normal samples from the seeded generator."""
+    np_dtype = _factory_dtype(dtype)
+    gen = generator or _generator
+    return _leaf(gen.standard_normal(_shape_arg(size), dtype=np_dtype), requires_grad)
+
+
+def rand(
+    *size: Any,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """Uniform samples on [0, 1) from the seeded generator."""
+    np_dtype = _factory_dtype(dtype)
+    gen = generator or _generator
+    return _leaf(gen.random(_shape_arg(size), dtype=np_dtype), requires_grad)
+
+
+def arange(
+    start: float,
+    end: float | None = None,
+    step: float = 1,
+    dtype: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive); int64 unless a bound is a float."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if dtype is None:
+        ints = all(isinstance(v, int) for v in (start, end, step))
+        dtype = _dtypes.int64 if ints else _dtypes.DEFAULT_FLOAT
+    return _leaf(np.arange(start, end, step, dtype=_dtypes.to_numpy_dtype(dtype)), requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with a numpy array."""
+    _dtypes.from_numpy_dtype(array.dtype)
+    return _wrap(array)
+
+
+# ----------------------------------------------------------------------------- operations
+
+
+def add(input: Tensor, other: Any, alpha: float = 1) -> Tensor:  # noqa: A002
+    """``input + alpha * other``."""
+    return _as_tensor(input).add(other, alpha=alpha)
+
+
+def sub(input: Tensor, other: Any, alpha: float = 1) -> Tensor:  # noqa: A002
+    """``input - alpha * other``."""
+    return _as_tensor(input).sub(other, alpha=alpha)
+
+
+def mul(input: Tensor, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise product."""
+    return _as_tensor(input) * other
+
+
+def div(input: Tensor, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise true division."""
+    return _as_tensor(input) / other
+
+
+def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001,A002
+    """``input ** exponent``."""
+    if not isinstance(input, Tensor):
+        return exponent.__rpow__(input)
+    return input.pow(exponent)
+
+
+def _method(name: str) -> Any:
+    def fn(input: Tensor, *args: Any, **kwargs: Any) -> Any:  # noqa: A002
+        return getattr(_as_tensor(input), name)(*args, **kwargs)
+
+    fn.__name__ = name
+    fn.__doc__ = f"Function form of ``Tensor.{name}``."
+    return fn
+
+
+neg = _method("neg")
+exp = _method("exp")
+log = _method("log")
+sqrt = _method("sqrt")
+abs = _method("abs")  # noqa: A001
+tanh = _method("tanh")
+sigmoid = _method("sigmoid")
+relu = _method("relu")
+clamp = _method("clamp")
+sum = _method("sum")  # noqa: A001
+mean = _method("mean")
+max = _method("max")  # noqa: A001
+min = _method("min")  # noqa: A001
+argmax = _method("argmax")
+argmin = _method("argmin")
+logsumexp = _method("logsumexp")
+softmax = _method("softmax")
+log_softmax = _method("log_softmax")
+mm = _method("mm")
+matmul = _method("matmul")
+dot = _method("dot")
+t = _method("t")
+transpose = _method("transpose")
+permute = _method("permute")
+reshape = _method("reshape")
+flatten = _method("flatten")
+squeeze = _method("squeeze")
+unsqueeze = _method("unsqueeze")
+sign = _method("sign")
+clone = _method("clone")
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise maximum; ties split the gradient evenly."""
+    return _as_tensor(input).maximum(other)
+
+
+def minimum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise minimum; ties split the gradient evenly."""
+    return _as_tensor(input).minimum(other)
+
+
+def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
+    """``input`` where ``condition`` is true, else ``other`` (broadcast together)."""
+    cond = _as_tensor(condition).data
+    if cond.dtype != np.bool_:
+        raise RuntimeError(
+            f"where expected condition to be a boolean tensor, but got a tensor "
+            f"with dtype {cond.dtype.name}"
+        )
+    a = input if isinstance(input, Tensor) else None
+    b = other if isinstance(other, Tensor) else None
+    if a is None and b is None:
+        return _wrap(
+            np.where(cond, input, other).astype(
+                np.float32 if isinstance(input, float) or isinstance(other, float) else np.int64
+            )
+        )
+    if a is not None and b is not None and a.data.dtype != b.data.dtype:
+        target = _result_dtype(a, b).name
+        a, b = a.to(target), b.to(target)
+    ad = a.data if a is not None else input
+    bd = b.data if b is not None else other
+    shapes = [np.shape(cond), np.shape(ad), np.shape(bd)]
+    for x, y in ((0, 1), (0, 2), (1, 2)):
+        message = broadcast_error(shapes[x], shapes[y])
+        if message:
+            raise RuntimeError(message)
+    return _run_op(
+        E.Where(),
+        (a if a is not None else input, b if b is not None else other),
+        (ad, bd),
+        cond=cond,
+    )
+
+
+def _join_inputs(tensors: Sequence[Tensor], name: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or not len(tensors):
+        raise ValueError(f"{name}(): expected a non-empty list of Tensors")
+    parts = [_as_tensor(x) for x in tensors]
+    target = parts[0].data.dtype
+    for p in parts[1:]:
+        if p.data.dtype != target:
+            target = np.promote_types(target, p.data.dtype)
+    return [p.to(target.name) for p in parts]
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate along an existing dimension."""
+    parts = _join_inputs(tensors, "cat")
+    axis = normalize_dim(dim, parts[0].ndim)
+    for i, p in enumerate(parts):
+        if p.ndim != parts[0].ndim or any(
+            a != b for j, (a, b) in enumerate(zip(p.shape, parts[0].shape)) if j != axis
+        ):
+            raise RuntimeError(
+                f"Sizes of tensors must match except in dimension {axis}. Expected size "
+                f"{list(parts[0].shape)} but got size {list(p.shape)} for tensor number {i} "
+                "in the list."
+            )
+    return _run_op(S.Cat(), parts, [p.data for p in parts], axis=axis)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join along a new dimension."""
+    parts = _join_inputs(tensors, "stack")
+    axis = normalize_dim(dim, parts[0].ndim + 1)
+    for i, p in enumerate(parts):
+        if p.shape != parts[0].shape:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(parts[0].shape)} at "
+                f"entry 0 and {list(p.shape)} at entry {i}"
+            )
+    return _run_op(S.Stack(), parts, [p.data for p in parts], axis=axis)
+
+
+def is_tensor(obj: Any) -> bool:
+    """True for tapegrad tensors."""
+    return isinstance(obj, Tensor)

@@ -1,0 +1,1 @@
+"""Primitive differentiable operations. Each sees numpy arrays, never Tensors."""

@@ -1,0 +1,145 @@
+"""The Op base class, and the array namespace its backward rules run on.
+
+A backward rule is written once, with operators and ``xp.<fn>`` calls. On the fast path ``xp``
+is ``ARRAY_NS`` (numpy) and the rule sees arrays; with ``create_graph=True`` the tensor layer's
+namespace is used instead, the rule sees Tensors, and the backward pass is itself recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tapegrad._array import sum_to
+from tapegrad.autograd.function import SECOND_BACKWARD, AccumulateGrad, Node, check_version
+
+OUT = -1  # position of the op's own result in ``Op.saves``
+
+
+class ArrayNamespace:
+    """The functions backward rules may call, on numpy arrays."""
+
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sqrt = staticmethod(np.sqrt)
+    matmul = staticmethod(np.matmul)
+
+    @staticmethod
+    def sign(a: np.ndarray) -> np.ndarray:
+        return np.sign(a)
+
+    @staticmethod
+    def sum(a: np.ndarray, axis: tuple[int, ...], keepdims: bool = True) -> np.ndarray:
+        return a.sum(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def reshape(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return np.reshape(a, shape)
+
+    @staticmethod
+    def permute(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        return np.transpose(a, axes)
+
+    @staticmethod
+    def mT(a: np.ndarray) -> np.ndarray:  # noqa: N802 - PyTorch's name
+        return np.swapaxes(a, -1, -2)
+
+    @staticmethod
+    def expand(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return np.broadcast_to(a, shape)
+
+    @staticmethod
+    def sum_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return sum_to(a, shape)
+
+    @staticmethod
+    def index(a: np.ndarray, key: Any) -> np.ndarray:
+        return a[key]
+
+    @staticmethod
+    def index_into_zeros(
+        g: np.ndarray, shape: tuple[int, ...], key: Any, accumulate: bool
+    ) -> np.ndarray:
+        """Zeros of ``shape`` with ``g`` placed (or, for repeated indices, added) at ``key``."""
+        out = np.zeros(shape, dtype=g.dtype)
+        if accumulate:
+            np.add.at(out, key, g)
+        else:
+            out[key] = g
+        return out
+
+    @staticmethod
+    def cat(parts: list[np.ndarray], axis: int) -> np.ndarray:
+        return np.concatenate(parts, axis=axis)
+
+    @staticmethod
+    def mul_const(g: np.ndarray, const: np.ndarray) -> np.ndarray:
+        """Multiply by a constant array (a mask or weights) that is never differentiated."""
+        return g * const
+
+
+ARRAY_NS = ArrayNamespace()
+_tensor_ns: Any = None
+
+
+def register_tensor_namespace(ns: Any) -> None:
+    """Called by the tensor layer: the namespace used when the backward pass is recorded."""
+    global _tensor_ns
+    _tensor_ns = ns
+
+
+class Op(Node):
+    """One primitive operation: ``forward`` on arrays, ``backward`` written with ``xp``.
+
+    ``saves`` lists the inputs (by position, or ``OUT`` for the result) that backward needs;
+    the tensor layer stores them with their version so in-place changes are caught.
+    ``backward(xp, grad, *saved)`` returns one gradient (or None) per input.
+    """
+
+    __slots__ = ("saved", "_versions")
+    saves: ClassVar[tuple[int, ...]] = ()
+
+    def forward(self, *args: Any) -> np.ndarray:
+        """Compute the result from input arrays (and keyword metadata)."""
+        raise NotImplementedError
+
+    def backward(self, xp: Any, grad: Any, *saved: Any) -> tuple[Any, ...]:
+        """Return the gradient with respect to each input."""
+        raise NotImplementedError
+
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        """For each input: whether a gradient for it is wanted."""
+        return tuple(node is not None for node, _ in self.next_functions)
+
+    def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
+        if not self.saves:
+            saved: tuple[Any, ...] = ()
+        elif self.saved is None:
+            raise RuntimeError(SECOND_BACKWARD)
+        else:
+            saved = self.saved
+            for pos, value, ver in zip(self.saves, saved, self._versions):
+                if ver is not None:
+                    producer = self if pos == OUT else self.next_functions[pos][0]
+                    check_version(ver[0], ver[1], value.shape, value.dtype, producer)
+        if not create_graph:
+            return self.backward(ARRAY_NS, grad, *saved)
+        saved = tuple(self._saved_tensor(pos, value) for pos, value in zip(self.saves, saved))
+        return self.backward(_tensor_ns, grad, *saved)
+
+    def _saved_tensor(self, pos: int, value: Any) -> Any:
+        """A saved array as a Tensor connected to the graph (for recording backward)."""
+        if not isinstance(value, np.ndarray):
+            return value
+        if pos == OUT:
+            return _tensor_ns.from_edge(value, self, 0)
+        node, index = self.next_functions[pos]
+        if isinstance(node, AccumulateGrad):
+            return node.variable
+        return _tensor_ns.from_edge(value, node, index)
+
+    def _release(self) -> None:
+        if self.saves:
+            self.saved = None

@@ -1,0 +1,328 @@
+"""Elementwise ops. Backward rules return gradients at the broadcast output shape; the
+engine sums them down to each input's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tapegrad.ops.base import OUT, Op
+
+# ----------------------------------------------------------------------------- arithmetic
+
+
+class Add(Op):
+    __slots__ = ()
+    node_name = "AddBackward0"
+
+    def forward(self, a: Any, b: Any) -> np.ndarray:
+        return a + b
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return g, g
+
+
+class Sub(Op):
+    __slots__ = ()
+    node_name = "SubBackward0"
+
+    def forward(self, a: Any, b: Any) -> np.ndarray:
+        return a - b
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return g, (-g if self.next_functions[1][0] is not None else None)
+
+
+class Rsub(Op):
+    """``scalar - tensor``."""
+
+    node_name = "RsubBackward1"
+
+    def forward(self, a: np.ndarray, other: Any) -> np.ndarray:
+        return other - a
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (-g,)
+
+
+class Mul(Op):
+    __slots__ = ()
+    node_name = "MulBackward0"
+    saves = (0, 1)
+
+    def forward(self, a: Any, b: Any) -> np.ndarray:
+        return a * b
+
+    def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
+        (na, _), (nb, _) = self.next_functions
+        return (g * b if na is not None else None, g * a if nb is not None else None)
+
+
+class Div(Op):
+    __slots__ = ()
+    node_name = "DivBackward0"
+    saves = (0, 1)
+
+    def forward(self, a: Any, b: Any) -> np.ndarray:
+        return a / b
+
+    def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
+        (na, _), (nb, _) = self.next_functions
+        return (g / b if na is not None else None, -g * a / (b * b) if nb is not None else None)
+
+
+class Neg(Op):
+    __slots__ = ()
+    node_name = "NegBackward0"
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return -a
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (-g,)
+
+
+class Pow(Op):
+    """``tensor ** scalar``."""
+
+    node_name = "PowBackward0"
+    saves = (0,)
+
+    def forward(self, a: np.ndarray, exponent: float) -> np.ndarray:
+        self.exponent = exponent
+        return a**exponent
+
+    def backward(self, xp: Any, g: Any, a: Any) -> tuple[Any, ...]:
+        p = self.exponent
+        if p == 0:
+            return (g * 0,)
+        return (g * (p * a ** (p - 1)),)
+
+
+class PowTensor(Op):
+    """``tensor ** tensor``; the exponent's gradient is 0 where the base is 0."""
+
+    __slots__ = ()
+    node_name = "PowBackward1"
+    saves = (0, 1, OUT)
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a**b
+
+    def backward(self, xp: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, ...]:
+        (na, _), (nb, _) = self.next_functions
+        ga = g * (b * a ** (b - 1)) if na is not None else None
+        gb = None
+        if nb is not None:
+            safe_log = xp.log(xp.where(a == 0, 1, a))
+            gb = xp.where((a == 0) & (b >= 0), 0, g * out * safe_log)
+        return ga, gb
+
+
+class Rpow(Op):
+    """``scalar ** tensor``."""
+
+    node_name = "PowBackward2"
+    saves = (OUT,)
+
+    def forward(self, a: np.ndarray, base: float) -> np.ndarray:
+        self.base = base
+        return np.power(base, a)
+
+    def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
+        if self.base == 0:
+            return (g * 0,)
+        return (g * out * float(np.log(self.base)),)
+
+
+# ----------------------------------------------------------------------------- unary math
+
+
+class Exp(Op):
+    __slots__ = ()
+    node_name = "ExpBackward0"
+    saves = (OUT,)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return np.exp(a)
+
+    def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
+        return (g * out,)
+
+
+class Log(Op):
+    __slots__ = ()
+    node_name = "LogBackward0"
+    saves = (0,)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return np.log(a)
+
+    def backward(self, xp: Any, g: Any, a: Any) -> tuple[Any, ...]:
+        return (g / a,)
+
+
+class Sqrt(Op):
+    __slots__ = ()
+    node_name = "SqrtBackward0"
+    saves = (OUT,)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return np.sqrt(a)
+
+    def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
+        return (g / (2 * out),)
+
+
+class Abs(Op):
+    """abs'(0) = 0, as PyTorch."""
+
+    __slots__ = ()
+    node_name = "AbsBackward0"
+    saves = (0,)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return np.abs(a)
+
+    def backward(self, xp: Any, g: Any, a: Any) -> tuple[Any, ...]:
+        return (g * xp.sign(a),)
+
+
+class Tanh(Op):
+    __slots__ = ()
+    node_name = "TanhBackward0"
+    saves = (OUT,)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return np.tanh(a)
+
+    def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
+        return (g * (1 - out * out),)
+
+
+class Sigmoid(Op):
+    __slots__ = ()
+    node_name = "SigmoidBackward0"
+    saves = (OUT,)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        # NOTE: 0.5 * (1 + tanh(a / 2)) is sigmoid without exp overflow for large |a|.
+        out = np.tanh(a * 0.5)
+        out += 1
+        out *= 0.5
+        return out
+
+    def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
+        return (g * out * (1 - out),)
+
+
+class Relu(Op):
+    """relu'(0) = 0, as PyTorch."""
+
+    __slots__ = ()
+    node_name = "ReluBackward0"
+    saves = (OUT,)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return np.maximum(a, 0)
+
+    def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
+        return (g * (out > 0),)
+
+
+class Clamp(Op):
+    """Gradient passes where min <= x <= max (closed interval), as PyTorch."""
+
+    node_name = "ClampBackward1"
+    saves = (0,)
+
+    def forward(self, a: np.ndarray, min: float | None, max: float | None) -> np.ndarray:  # noqa: A002
+        self.min, self.max = min, max
+        return np.clip(a, min, max)
+
+    def backward(self, xp: Any, g: Any, a: Any) -> tuple[Any, ...]:
+        if self.max is None:
+            return (g * (a >= self.min),)
+        if self.min is None:
+            return (g * (a <= self.max),)
+        return (g * ((a >= self.min) & (a <= self.max)),)
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+class Maximum(Op):
+    """Ties split the gradient evenly between the two inputs, as PyTorch."""
+
+    __slots__ = ()
+    node_name = "MaximumBackward0"
+    saves = (0, 1)
+    _pick = staticmethod(np.maximum)
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self._pick(a, b)
+
+    def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
+        first = (a > b) if self._pick is np.maximum else (a < b)
+        tie = xp.where(a == b, g * 0.5, 0)
+        return xp.where(first, g, tie), xp.where(first | (a == b), tie, g)
+
+
+class Minimum(Maximum):
+    __slots__ = ()
+    node_name = "MinimumBackward0"
+    _pick = staticmethod(np.minimum)
+
+
+class Where(Op):
+    """``where(cond, a, b)``; the condition is a constant, not an input of the node."""
+
+    node_name = "WhereBackward0"
+
+    def forward(self, a: Any, b: Any, cond: np.ndarray) -> np.ndarray:
+        self.cond = cond
+        return np.where(cond, a, b)
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return xp.where(self.cond, g, 0), xp.where(self.cond, 0, g)
+
+
+# ----------------------------------------------------------------------------- copies
+
+
+class Clone(Op):
+    __slots__ = ()
+    node_name = "CloneBackward0"
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return a.copy()
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (g,)
+
+
+class ToDtype(Op):
+    """A dtype cast; the engine casts the gradient back at the edge."""
+
+    __slots__ = ()
+    node_name = "ToCopyBackward0"
+
+    def forward(self, a: np.ndarray, np_dtype: np.dtype) -> np.ndarray:
+        return a.astype(np_dtype)
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (g,)
+
+
+class CopyInto(Op):
+    """``dst.copy_(src)`` recorded in the graph: dst's old value gets no gradient."""
+
+    __slots__ = ()
+    node_name = "CopyBackwards"
+
+    def forward(self, dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(src, dst.shape).astype(dst.dtype)
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return g * 0, g

@@ -1,0 +1,71 @@
+"""Matrix products: mm, and matmul's vector and batched forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tapegrad.ops.base import Op
+
+
+class Mm(Op):
+    __slots__ = ()
+    node_name = "MmBackward0"
+    saves = (0, 1)
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a @ b
+
+    def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
+        (na, _), (nb, _) = self.next_functions
+        return (
+            g @ xp.mT(b) if na is not None else None,
+            xp.mT(a) @ g if nb is not None else None,
+        )
+
+
+class Dot(Op):
+    """1-D @ 1-D."""
+
+    __slots__ = ()
+    node_name = "DotBackward0"
+    saves = (0, 1)
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.dot(a, b)
+
+    def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
+        return g * b, g * a
+
+
+class Matmul(Op):
+    """Every other matmul form (matrix-vector, batched). One node where PyTorch records a
+    short chain; it carries the name of PyTorch's top node for the same call."""
+
+    node_name = "UnsafeViewBackward0"
+    saves = (0, 1)
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if a.ndim == 2 and b.ndim == 1:
+            self.node_name = "MvBackward0"
+        elif a.ndim == 1:
+            self.node_name = "SqueezeBackward4" if b.ndim == 2 else "UnsafeViewBackward0"
+        return np.matmul(a, b)
+
+    def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
+        a2 = xp.reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
+        b2 = xp.reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
+        g_shape = g.shape
+        if a.ndim == 1:
+            g_shape = g_shape[:-1] + (1,) + g_shape[-1:] if b.ndim > 1 else g_shape + (1,)
+        if b.ndim == 1:
+            g_shape = g_shape + (1,)
+        g2 = xp.reshape(g, g_shape)
+        (na, _), (nb, _) = self.next_functions
+        ga = gb = None
+        if na is not None:
+            ga = xp.reshape(xp.sum_to(g2 @ xp.mT(b2), a2.shape), a.shape)
+        if nb is not None:
+            gb = xp.reshape(xp.sum_to(xp.mT(a2) @ g2, b2.shape), b.shape)
+        return ga, gb

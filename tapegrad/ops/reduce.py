@@ -1,0 +1,208 @@
+"""Reductions: sum, mean, max/min, logsumexp, softmax, log_softmax."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tapegrad.ops.base import OUT, Op
+
+
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _expand_back(
+    xp: Any, g: Any, shape: tuple[int, ...], axes: tuple[int, ...], keepdim: bool
+) -> Any:
+    """Broadcast a reduced gradient back over the reduced axes."""
+    if not keepdim:
+        g = xp.reshape(g, _kept_shape(shape, axes))
+    return xp.expand(g, shape)
+
+
+# ----------------------------------------------------------------------------- sum and mean
+
+
+class Sum(Op):
+    """``sum()`` over everything."""
+
+    node_name = "SumBackward0"
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        self.shape = a.shape
+        return a.sum()
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (xp.expand(g, self.shape),)
+
+
+class SumDim(Op):
+    """``sum(dim, keepdim)``."""
+
+    node_name = "SumBackward1"
+
+    def forward(self, a: np.ndarray, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
+        self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        return a.sum(axis=axes, keepdims=keepdim)
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (_expand_back(xp, g, self.shape, self.axes, self.keepdim),)
+
+
+class SumToSize(Op):
+    """``sum_to_size(shape)``: undo broadcasting (used by the engine when recording)."""
+
+    node_name = "SumBackward1"
+
+    def forward(self, a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        from tapegrad._array import sum_to
+
+        self.shape = a.shape
+        return sum_to(a, shape)
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (xp.expand(g, self.shape),)
+
+
+class Mean(Op):
+    node_name = "MeanBackward0"
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        self.shape = a.shape
+        return a.mean(dtype=a.dtype) if a.size else np.array(np.nan, dtype=a.dtype)
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (xp.expand(g / max(int(np.prod(self.shape)), 1), self.shape),)
+
+
+class MeanDim(Op):
+    node_name = "MeanBackward1"
+
+    def forward(self, a: np.ndarray, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
+        self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        self.count = int(np.prod([a.shape[i] for i in axes]))
+        return a.mean(axis=axes, keepdims=keepdim, dtype=a.dtype)
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (_expand_back(xp, g / max(self.count, 1), self.shape, self.axes, self.keepdim),)
+
+
+# ----------------------------------------------------------------------------- max and min
+
+
+class Max(Op):
+    """``max()`` of everything: tied maxima share the gradient evenly, as PyTorch."""
+
+    __slots__ = ()
+    node_name = "MaxBackward1"
+    saves = (0, OUT)
+    _reduce = staticmethod(np.max)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        if a.size == 0:
+            raise RuntimeError(
+                f"{self.node_name[:3].lower()}(): Expected reduction dim to be specified for "
+                "input.numel() == 0. Specify the reduction dim with the 'dim' argument."
+            )
+        return self._reduce(a)
+
+    def backward(self, xp: Any, g: Any, a: Any, out: Any) -> tuple[Any, ...]:
+        mask = a == out
+        return (xp.where(mask, g / mask.sum(), 0),)
+
+
+class Min(Max):
+    __slots__ = ()
+    node_name = "MinBackward1"
+    _reduce = staticmethod(np.min)
+
+
+class MaxDim(Op):
+    """``max(dim)``: the gradient goes to the returned index only, as PyTorch."""
+
+    node_name = "MaxBackward0"
+    _arg = staticmethod(np.argmax)
+
+    def forward(self, a: np.ndarray, axis: int, keepdim: bool) -> np.ndarray:
+        if a.shape and a.shape[axis] == 0:
+            raise IndexError(
+                f"{self.node_name[:3].lower()}(): Expected reduction dim {axis} to have non-zero "
+                "size."
+            )
+        self.shape, self.axis, self.keepdim = a.shape, axis, keepdim
+        idx = self._arg(a, axis=axis, keepdims=True) if a.ndim else np.zeros((), np.int64)
+        self.indices = idx if keepdim or not a.ndim else np.squeeze(idx, axis)
+        return np.take_along_axis(a, idx, axis).reshape(np.shape(self.indices)) if a.ndim else a
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        if not self.shape:
+            return (g,)
+        axes = (self.axis,)
+        size = self.shape[self.axis]
+        positions = np.arange(size).reshape(
+            [size if i == self.axis else 1 for i in range(len(self.shape))]
+        )
+        idx = self.indices if self.keepdim else np.expand_dims(self.indices, self.axis)
+        onehot = positions == idx
+        return (xp.where(onehot, _expand_back(xp, g, self.shape, axes, self.keepdim), 0),)
+
+
+class MinDim(MaxDim):
+    node_name = "MinBackward0"
+    _arg = staticmethod(np.argmin)
+
+
+# ----------------------------------------------------------------------------- log-sum-exp family
+
+
+def _stable_max(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    m = a.max(axis=axes, keepdims=True)
+    return np.where(np.isfinite(m), m, 0)
+
+
+class Logsumexp(Op):
+    """NOTE: a primitive (not exp/sum/log) so the max can be subtracted for stability."""
+
+    node_name = "LogsumexpBackward0"
+    saves = (0, OUT)
+
+    def forward(self, a: np.ndarray, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
+        self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        m = _stable_max(a, axes)
+        out = np.log(np.exp(a - m).sum(axis=axes, keepdims=True)) + m
+        return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in axes])
+
+    def backward(self, xp: Any, g: Any, a: Any, out: Any) -> tuple[Any, ...]:
+        g_full = _expand_back(xp, g, self.shape, self.axes, self.keepdim)
+        out_full = _expand_back(xp, out, self.shape, self.axes, self.keepdim)
+        return (g_full * xp.exp(a - out_full),)
+
+
+class Softmax(Op):
+    node_name = "SoftmaxBackward0"
+    saves = (OUT,)
+
+    def forward(self, a: np.ndarray, axis: int) -> np.ndarray:
+        self.axis = axis
+        e = np.exp(a - _stable_max(a, (axis,)))
+        return e / e.sum(axis=axis, keepdims=True)
+
+    def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
+        return (out * (g - xp.sum(g * out, (self.axis,))),)
+
+
+class LogSoftmax(Op):
+    """NOTE: a primitive so the max can be subtracted before exp (no overflow)."""
+
+    node_name = "LogSoftmaxBackward0"
+    saves = (OUT,)
+
+    def forward(self, a: np.ndarray, axis: int) -> np.ndarray:
+        self.axis = axis
+        shifted = a - _stable_max(a, (axis,))
+        return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+    def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
+        return (g - xp.exp(out) * xp.sum(g, (self.axis,)),)

@@ -1,0 +1,1245 @@
+"""Tensor: a numpy array plus what autograd needs (requires_grad, grad, grad_fn, version).
+
+Every differentiable method runs one primitive op from ``tapegrad.ops`` through ``_run_op``,
+which records a node when grad mode is on and some input requires grad.
+"""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tapegrad import _dtypes
+from tapegrad._array import broadcast_error, normalize_dim, normalize_dims, shape_str
+from tapegrad._printing import format_tensor
+from tapegrad.autograd import anomaly, grad_mode
+from tapegrad.autograd.function import AccumulateGrad, Node, _RemovableHandle
+from tapegrad.ops import elementwise as E
+from tapegrad.ops import linalg as L
+from tapegrad.ops import reduce as R
+from tapegrad.ops import shape as S
+from tapegrad.ops.base import OUT, Op, register_tensor_namespace
+
+_grad_state = grad_mode._state
+_anomaly_state = anomaly._state
+_NO_EDGE = (None, 0)
+_SCALARS = (int, float, bool)
+_FLOAT_KIND = "f"
+
+NON_LEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+    "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+    "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
+    "instead."
+)
+LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it."""
+
+    __slots__ = (
+        "data",
+        "_requires_grad",
+        "_grad",
+        "grad_fn",
+        "_output_nr",
+        "_vc",
+        "_is_view",
+        "_acc",
+        "_hooks",
+        "_retains_grad",
+        "__weakref__",
+    )
+    __array_priority__ = 1000
+    __array_ufunc__ = None  # numpy defers to our reflected operators (ndarray * Tensor)
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
+        _init(self, _to_array(data, dtype), None, 0, [0], False)
+        if requires_grad:
+            self.requires_grad = True
+
+    # ------------------------------------------------------------------ attributes
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The size of each dimension."""
+        return self.data.shape
+
+    @property
+    def dtype(self) -> _dtypes.dtype:
+        """The element type, e.g. ``tapegrad.float32``."""
+        return _dtypes._BY_NP[self.data.dtype]
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return self.data.ndim
+
+    def size(self, dim: int | None = None) -> Any:
+        """The shape, or the size of one dimension."""
+        return self.data.shape if dim is None else self.data.shape[normalize_dim(dim, self.ndim)]
+
+    def dim(self) -> int:
+        """Number of dimensions."""
+        return self.data.ndim
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded operation."""
+        return self.grad_fn is None
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to (or through) this tensor."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use "
+                "a computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach()."
+            )
+        if value and self.data.dtype.kind != _FLOAT_KIND:
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return self."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient (leaves, and non-leaves after ``retain_grad()``)."""
+        if self.grad_fn is not None and not self._retains_grad and self._grad is None:
+            warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got {value!r}")
+            if value.shape != self.shape:
+                raise RuntimeError("assigned grad has data of a different size")
+            if value.data.dtype != self.data.dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+        self._grad = value
+
+    @property
+    def _version(self) -> int:
+        return self._vc[0]
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """Dimensions reversed (the transpose of a matrix)."""
+        return self.t() if self.ndim == 2 else self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """The last two dimensions swapped."""
+        return self.transpose(-2, -1)
+
+    # ------------------------------------------------------------------ conversion
+
+    def numpy(self) -> np.ndarray:
+        """The underlying numpy array (shared memory)."""
+        if self._requires_grad:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead."
+            )
+        return self.data
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self.data.size} elements cannot be converted to Scalar"
+            )
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        """The data as (nested) Python lists."""
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this data and version counter, outside the graph."""
+        return _wrap(self.data, vc=self._vc)
+
+    def clone(self) -> Tensor:
+        """A copy that stays in the graph (CloneBackward0)."""
+        return _run_op(E.Clone(), (self,), (self.data,))
+
+    def to(self, dtype: Any) -> Tensor:
+        """Cast to ``dtype`` (ToCopyBackward0 when recorded); self if already that dtype."""
+        target = _dtypes.to_numpy_dtype(dtype)
+        if target == self.data.dtype:
+            return self
+        if target.kind != _FLOAT_KIND:
+            return _wrap(self.data.astype(target))
+        return _run_op(E.ToDtype(), (self,), (self.data,), np_dtype=target)
+
+    def float(self) -> Tensor:
+        """Cast to float32."""
+        return self.to(_dtypes.float32)
+
+    def double(self) -> Tensor:
+        """Cast to float64."""
+        return self.to(_dtypes.float64)
+
+    def long(self) -> Tensor:
+        """Cast to int64."""
+        return self.to(_dtypes.int64)
+
+    def int(self) -> Tensor:
+        """Cast to int32."""
+        return self.to(_dtypes.int32)
+
+    def bool(self) -> Tensor:
+        """Cast to bool."""
+        return self.to(_dtypes.bool)
+
+    def __repr__(self) -> str:
+        if self.grad_fn is not None:
+            suffix: str | None = f"grad_fn=<{self.grad_fn.name()}>"
+        else:
+            suffix = "requires_grad=True" if self._requires_grad else None
+        return format_tensor(self.data, self.data.dtype.name, suffix)
+
+    __str__ = __repr__
+
+    def __len__(self) -> int:
+        if not self.data.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self) -> Any:
+        if not self.data.ndim:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.data.item())
+
+    def __float__(self) -> float:
+        return builtins.float(self.item())
+
+    def __int__(self) -> int:
+        return builtins.int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return builtins.int(self.item())
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------ autograd
+
+    def backward(
+        self,
+        gradient: Tensor | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+    ) -> None:
+        """Compute the gradient of this tensor with respect to the leaves of its graph."""
+        from tapegrad.autograd import backward
+
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor during backward."""
+        if self.grad_fn is None:
+            if not self._requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            return
+        if self._retains_grad:
+            return
+        self._retains_grad = True
+        ref = weakref.ref(self)
+
+        def retain(grad: Any) -> None:
+            tensor = ref()
+            if tensor is not None:
+                tensor._store_grad(grad)
+
+        retain._retain = True  # type: ignore[attr-defined]
+        self._node_hooks().append((self._output_nr, retain))
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> _RemovableHandle:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+
+        def call(grad: Any) -> Any:
+            wrapped = grad if isinstance(grad, Tensor) else _wrap(np.asarray(grad))
+            result = hook(wrapped)
+            if result is None:
+                return None
+            return result if isinstance(grad, Tensor) else result.data
+
+        hooks = self._node_hooks()
+        handle = _RemovableHandle(hooks, (self._output_nr, call))
+        hooks.remove(handle._item)
+        retain_at = next((i for i, (_, f) in enumerate(hooks) if hasattr(f, "_retain")), None)
+        hooks.insert(len(hooks) if retain_at is None else retain_at, handle._item)
+        return handle
+
+    def _node_hooks(self) -> list[Any]:
+        if self.grad_fn is not None:
+            if self.grad_fn._pre_hooks is None:
+                self.grad_fn._pre_hooks = []
+            return self.grad_fn._pre_hooks
+        if self._hooks is None:
+            self._hooks = []
+            acc = self._acc() if self._acc is not None else None
+            if acc is not None:
+                acc._pre_hooks = self._hooks
+        return self._hooks
+
+    def _store_grad(self, grad: Any) -> None:
+        """Retained gradient of a non-leaf: accumulate like a leaf's."""
+        self._accumulate_grad(grad, isinstance(grad, Tensor))
+
+    def _accumulate_grad(self, grad: Any, create_graph: bool) -> None:
+        """Add an incoming gradient into ``.grad`` (called by AccumulateGrad)."""
+        current = self._grad
+        if create_graph:
+            self._grad = grad if current is None else current + grad
+        elif current is None:
+            self._grad = _wrap(np.array(grad, dtype=self.data.dtype))
+        elif current.grad_fn is None and current.data.flags.writeable:
+            np.add(current.data, grad, out=current.data, casting="unsafe")
+            current._vc[0] += 1
+        else:
+            self._grad = _wrap(current.data + grad)
+
+    # ------------------------------------------------------------------ arithmetic
+
+    def __add__(self, other: Any) -> Tensor:
+        return _binary(E.Add, self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _binary(E.Add, self, other, reflected=True)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _binary(E.Sub, self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        if isinstance(other, _SCALARS):
+            return _run_op(E.Rsub(), (self,), (_promote_scalar(self, other).data,), other=other)
+        return _binary(E.Sub, self, other, reflected=True)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _binary(E.Mul, self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _binary(E.Mul, self, other, reflected=True)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _binary(E.Div, self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        if isinstance(other, _SCALARS):
+            return self.reciprocal() * other
+        return _binary(E.Div, self, other, reflected=True)
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        return self.pow(exponent)
+
+    def __rpow__(self, base: Any) -> Tensor:
+        if isinstance(base, _SCALARS):
+            me = (
+                self
+                if self.data.dtype.kind == _FLOAT_KIND or isinstance(base, int)
+                else (self.float())
+            )
+            return _run_op(E.Rpow(), (me,), (me.data,), base=base)
+        return _binary(E.PowTensor, self, base, reflected=True)
+
+    def __neg__(self) -> Tensor:
+        return self.neg()
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __matmul__(self, other: Tensor) -> Tensor:
+        return self.matmul(other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _as_tensor(other).matmul(self)
+
+    def __abs__(self) -> Tensor:
+        return self.abs()
+
+    def add(self, other: Any, alpha: float = 1) -> Tensor:
+        """``self + alpha * other``."""
+        return _binary(E.Add, self, other if alpha == 1 else other * alpha)
+
+    def sub(self, other: Any, alpha: float = 1) -> Tensor:
+        """``self - alpha * other``."""
+        return _binary(E.Sub, self, other if alpha == 1 else other * alpha)
+
+    def mul(self, other: Any) -> Tensor:
+        """Elementwise product."""
+        return _binary(E.Mul, self, other)
+
+    def div(self, other: Any) -> Tensor:
+        """Elementwise true division."""
+        return _binary(E.Div, self, other)
+
+    def neg(self) -> Tensor:
+        """``-self``."""
+        if self.data.dtype == np.bool_:
+            raise RuntimeError(
+                "Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
+                "to invert a mask, use the `~` or `logical_not()` operator instead."
+            )
+        return _run_op(E.Neg(), (self,), (self.data,))
+
+    def pow(self, exponent: Any) -> Tensor:
+        """``self ** exponent`` for a number or a tensor exponent."""
+        if isinstance(exponent, Tensor):
+            return _binary(E.PowTensor, self, exponent)
+        exponent = _scalar(exponent, "exponent")
+        me = _promote_scalar(self, exponent)
+        if me.data.dtype.kind in "iu" and isinstance(exponent, int) and exponent < 0:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
+        return _run_op(E.Pow(), (me,), (me.data,), exponent=exponent)
+
+    def reciprocal(self) -> Tensor:
+        """``1 / self``."""
+        return self.float().pow(-1) if self.data.dtype.kind != _FLOAT_KIND else self.pow(-1)
+
+    # ------------------------------------------------------------------ unary math
+
+    def exp(self) -> Tensor:
+        """Elementwise e**x."""
+        return _unary(E.Exp, self)
+
+    def log(self) -> Tensor:
+        """Elementwise natural logarithm."""
+        return _unary(E.Log, self)
+
+    def sqrt(self) -> Tensor:
+        """Elementwise square root."""
+        return _unary(E.Sqrt, self)
+
+    def abs(self) -> Tensor:
+        """Elementwise absolute value; abs'(0) = 0."""
+        return _run_op(E.Abs(), (self,), (self.data,))
+
+    def tanh(self) -> Tensor:
+        """Elementwise hyperbolic tangent."""
+        return _unary(E.Tanh, self)
+
+    def sigmoid(self) -> Tensor:
+        """Elementwise logistic function."""
+        return _unary(E.Sigmoid, self)
+
+    def relu(self) -> Tensor:
+        """``max(x, 0)``; relu'(0) = 0."""
+        return _run_op(E.Relu(), (self,), (self.data,))
+
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        """Limit values to [min, max]; the gradient passes on the closed interval."""
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        lo = None if min is None else _scalar(min, "min")
+        hi = None if max is None else _scalar(max, "max")
+        me = _promote_scalar(self, lo if lo is not None else hi)
+        return _run_op(E.Clamp(), (me,), (me.data,), min=lo, max=hi)
+
+    clip = clamp
+
+    def maximum(self, other: Tensor) -> Tensor:
+        """Elementwise maximum of two tensors; ties split the gradient."""
+        return _binary(E.Maximum, self, _as_tensor(other))
+
+    def minimum(self, other: Tensor) -> Tensor:
+        """Elementwise minimum of two tensors; ties split the gradient."""
+        return _binary(E.Minimum, self, _as_tensor(other))
+
+    def sum_to_size(self, *size: Any) -> Tensor:
+        """Sum broadcast dimensions so the result has ``size``."""
+        shape = _shape_arg(size)
+        if shape == self.shape:
+            return self
+        return _run_op(R.SumToSize(), (self,), (self.data,), shape=shape)
+
+    # ------------------------------------------------------------------ reductions
+
+    def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Sum of all elements, or over ``dim`` (int or tuple)."""
+        me = self.long() if self.data.dtype.kind in "bu" or self.data.dtype.kind == "i" else self
+        if dim is None:
+            return _run_op(R.Sum(), (me,), (me.data,))
+        axes = normalize_dims(dim, me.ndim)
+        return _run_op(R.SumDim(), (me,), (me.data,), axes=axes, keepdim=keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Mean of all elements, or over ``dim``."""
+        if self.data.dtype.kind != _FLOAT_KIND:
+            raise RuntimeError(
+                "mean(): could not infer output dtype. Input dtype must be either a floating "
+                f"point or complex dtype. Got: {_torch_dtype_name(self.data.dtype)}"
+            )
+        if dim is None:
+            return _run_op(R.Mean(), (self,), (self.data,))
+        axes = normalize_dims(dim, self.ndim)
+        return _run_op(R.MeanDim(), (self,), (self.data,), axes=axes, keepdim=keepdim)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """Maximum of everything, ``(values, indices)`` along ``dim``, or ``maximum(other)``."""
+        return self._extreme(R.Max, R.MaxDim, E.Maximum, dim, keepdim)
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """Minimum of everything, ``(values, indices)`` along ``dim``, or ``minimum(other)``."""
+        return self._extreme(R.Min, R.MinDim, E.Minimum, dim, keepdim)
+
+    def _extreme(
+        self, whole: type[Op], along: type[Op], pairwise: type[Op], dim: Any, keepdim: bool
+    ) -> Any:
+        if isinstance(dim, Tensor):
+            return _binary(pairwise, self, dim)
+        if dim is None:
+            return _run_op(whole(), (self,), (self.data,))
+        axis = normalize_dim(dim, self.ndim)
+        op = along()
+        values = _run_op(op, (self,), (self.data,), axis=axis, keepdim=keepdim)
+        return _MinMax(values, _wrap(np.asarray(op.indices, dtype=np.int64)))
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the maximum (flattened when ``dim`` is None)."""
+        if dim is None:
+            return _wrap(np.asarray(np.argmax(self.data), dtype=np.int64))
+        return self.max(dim, keepdim).indices
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the minimum (flattened when ``dim`` is None)."""
+        if dim is None:
+            return _wrap(np.asarray(np.argmin(self.data), dtype=np.int64))
+        return self.min(dim, keepdim).indices
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        """``log(sum(exp(x), dim))``, computed stably."""
+        axes = normalize_dims(dim, self.ndim)
+        return _run_op(R.Logsumexp(), (self,), (_float_data(self),), axes=axes, keepdim=keepdim)
+
+    def softmax(self, dim: int) -> Tensor:
+        """Softmax along ``dim``."""
+        axis = normalize_dim(dim, self.ndim)
+        return _run_op(R.Softmax(), (self,), (_float_data(self),), axis=axis)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        """Log of softmax along ``dim``, computed stably."""
+        axis = normalize_dim(dim, self.ndim)
+        return _run_op(R.LogSoftmax(), (self,), (_float_data(self),), axis=axis)
+
+    # ------------------------------------------------------------------ linear algebra
+
+    def mm(self, mat2: Tensor) -> Tensor:
+        """Matrix product of two 2-D tensors."""
+        a, b = _same_dtype(self, _as_tensor(mat2), "mm")
+        if a.ndim != 2 or b.ndim != 2:
+            bad = "self" if a.ndim != 2 else "mat2"
+            raise RuntimeError(f"{bad} must be a matrix")
+        if a.shape[1] != b.shape[0]:
+            raise RuntimeError(
+                f"mat1 and mat2 shapes cannot be multiplied "
+                f"({a.shape[0]}x{a.shape[1]} and {b.shape[0]}x{b.shape[1]})"
+            )
+        return _run_op(L.Mm(), (a, b), (a.data, b.data))
+
+    def matmul(self, other: Tensor) -> Tensor:
+        """Matrix product with PyTorch's rules for 1-D, 2-D and batched operands."""
+        a, b = _same_dtype(self, _as_tensor(other), "matmul")
+        if a.ndim == 0 or b.ndim == 0:
+            raise RuntimeError(
+                f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
+                f"{b.ndim}D"
+            )
+        if a.ndim == 2 and b.ndim == 2:
+            return a.mm(b)
+        _check_matmul(a.shape, b.shape)
+        if a.ndim == 1 and b.ndim == 1:
+            return _run_op(L.Dot(), (a, b), (a.data, b.data))
+        return _run_op(L.Matmul(), (a, b), (a.data, b.data))
+
+    def dot(self, other: Tensor) -> Tensor:
+        """Inner product of two 1-D tensors."""
+        if self.ndim != 1 or _as_tensor(other).ndim != 1:
+            raise RuntimeError(
+                f"1D tensors expected, but got {self.ndim}D and {_as_tensor(other).ndim}D tensors"
+            )
+        return self.matmul(other)
+
+    # ------------------------------------------------------------------ shape
+
+    def t(self) -> Tensor:
+        """Transpose of a tensor with at most 2 dimensions."""
+        if self.ndim > 2:
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D"
+            )
+        axes = tuple(reversed(range(self.ndim)))
+        return _run_op(S.T(), (self,), (self.data,), axes=axes)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Swap two dimensions."""
+        d0, d1 = normalize_dim(dim0, self.ndim), normalize_dim(dim1, self.ndim)
+        axes = list(range(self.ndim))
+        axes[d0], axes[d1] = axes[d1], axes[d0]
+        return _run_op(S.Transpose(), (self,), (self.data,), axes=tuple(axes))
+
+    def permute(self, *dims: Any) -> Tensor:
+        """Reorder the dimensions."""
+        axes = tuple(normalize_dim(d, self.ndim) for d in _shape_arg(dims))
+        if sorted(axes) != list(range(self.ndim)):
+            raise RuntimeError(
+                "permute(sparse_coo): number of dimensions in the tensor input does not match "
+                "the length of the desired ordering of dimensions i.e. input.dim() = "
+                f"{self.ndim} is not equal to len(dims) = {len(axes)}"
+                if len(axes) != self.ndim
+                else "permute(): duplicate dims are not allowed."
+            )
+        return _run_op(S.Permute(), (self,), (self.data,), axes=axes)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        """Same data, new shape (a view when possible); one dimension may be -1."""
+        return _run_op(S.View(), (self,), (self.data,), shape=self._target_shape(shape))
+
+    def view(self, *shape: Any) -> Tensor:
+        """A view with a new shape; fails when the data would have to be copied."""
+        target = self._target_shape(shape)
+        op = S.View()
+        out = _run_op(op, (self,), (self.data,), shape=target)
+        if op.node_name != "ViewBackward0":
+            raise RuntimeError(
+                "view size is not compatible with input tensor's size and stride (at least one "
+                "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+            )
+        return out
+
+    def _target_shape(self, shape: Any) -> tuple[int, ...]:
+        target = _shape_arg(shape)
+        known = int(np.prod([s for s in target if s != -1]))
+        bad = target.count(-1) > 1 or any(s < -1 for s in target)
+        if not bad and -1 in target:
+            bad = known == 0 or self.data.size % known != 0
+        elif not bad:
+            bad = known != self.data.size
+        if bad:
+            raise RuntimeError(
+                f"shape '{shape_str(target)}' is invalid for input of size {self.data.size}"
+            )
+        return target
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge dimensions ``start_dim..end_dim`` into one."""
+        if self.ndim <= 1:
+            return self if self.ndim == 1 else self.reshape(1)
+        lo, hi = normalize_dim(start_dim, self.ndim), normalize_dim(end_dim, self.ndim)
+        if lo == hi:
+            return self
+        merged = int(np.prod(self.shape[lo : hi + 1]))
+        return self.reshape(self.shape[:lo] + (merged,) + self.shape[hi + 1 :])
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        """Remove dimensions of size 1 (all, or the given one)."""
+        if dim is None:
+            shape = tuple(s for s in self.shape if s != 1)
+            return _run_op(S.Squeeze(), (self,), (self.data,), shape=shape)
+        axes = normalize_dims(dim, self.ndim)
+        shape = tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1))
+        return _run_op(S.SqueezeDim(), (self,), (self.data,), shape=shape)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """Insert a dimension of size 1 at ``dim``."""
+        axis = normalize_dim(dim, self.ndim + 1)
+        shape = self.shape[:axis] + (1,) + self.shape[axis:]
+        return _run_op(S.Unsqueeze(), (self,), (self.data,), shape=shape)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        """Broadcast to a larger shape without copying; -1 keeps a dimension."""
+        target = list(_shape_arg(sizes))
+        lead = len(target) - self.ndim
+        if lead < 0:
+            raise RuntimeError(
+                f"expand({_torch_dtype_name(self.data.dtype)}{{{shape_str(self.shape)}}}, "
+                f"size={shape_str(tuple(target))}): the number of sizes provided "
+                f"({len(target)}) must be greater or equal to the number of dimensions in the "
+                f"tensor ({self.ndim})"
+            )
+        for i, s in enumerate(self.shape):
+            want = target[lead + i]
+            if want == -1:
+                target[lead + i] = s
+            elif s != 1 and s != want:
+                raise RuntimeError(
+                    f"The expanded size of the tensor ({want}) must match the existing size "
+                    f"({s}) at non-singleton dimension {lead + i}.  Target sizes: "
+                    f"{shape_str(tuple(target))}.  Tensor sizes: {shape_str(self.shape)}"
+                )
+        return _run_op(S.Expand(), (self,), (self.data,), shape=tuple(target))
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        """Expand to ``other``'s shape."""
+        return self.expand(other.shape)
+
+    def __getitem__(self, key: Any) -> Tensor:
+        from tapegrad._indexing import getitem
+
+        return getitem(self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        from tapegrad._indexing import setitem
+
+        setitem(self, key, value)
+
+    # ------------------------------------------------------------------ comparisons
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _compare(np.less, self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _compare(np.less_equal, self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _compare(np.greater, self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _compare(np.greater_equal, self, other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(np.equal, self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(np.not_equal, self, other)
+
+    def __and__(self, other: Any) -> Tensor:
+        return _compare(np.logical_and, self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return _compare(np.logical_or, self, other)
+
+    def __invert__(self) -> Tensor:
+        if self.data.dtype != np.bool_:
+            return _wrap(np.invert(self.data))
+        return _wrap(np.logical_not(self.data))
+
+    def eq(self, other: Any) -> Tensor:
+        """Elementwise ``==`` as a bool tensor."""
+        return self == other
+
+    def allclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+        """True when all elements are close, as ``numpy.allclose``."""
+        return bool(np.allclose(self.data, _as_tensor(other).data, rtol=rtol, atol=atol))
+
+    def sign(self) -> Tensor:
+        """Elementwise sign (no gradient flows through it)."""
+        return _wrap(np.sign(self.data))
+
+    # ------------------------------------------------------------------ in place
+
+    def add_(self, other: Any, alpha: float = 1) -> Tensor:
+        """In-place ``self += alpha * other``."""
+        other = other if alpha == 1 else _operand(other) * alpha
+        return _inplace(self, np.add, Tensor.add, other)
+
+    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
+        """In-place ``self -= alpha * other`` (the blog's weight update)."""
+        other = other if alpha == 1 else _operand(other) * alpha
+        return _inplace(self, np.subtract, Tensor.sub, other)
+
+    def mul_(self, other: Any) -> Tensor:
+        """In-place ``self *= other``."""
+        return _inplace(self, np.multiply, Tensor.mul, other)
+
+    def div_(self, other: Any) -> Tensor:
+        """In-place ``self /= other``."""
+        return _inplace(self, np.true_divide, Tensor.div, other)
+
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        """In-place clamp."""
+
+        def clip(a: np.ndarray, _: Any, out: np.ndarray, casting: str) -> None:
+            np.clip(a, min, max, out=out, casting=casting)
+
+        return _inplace(self, clip, lambda t, _: t.clamp(min, max), None)
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place."""
+        return self.fill_(0)
+
+    def fill_(self, value: Any) -> Tensor:
+        """Fill with ``value`` in place."""
+
+        def fill(a: np.ndarray, v: Any, out: np.ndarray, casting: str) -> None:
+            out[...] = v
+
+        value = value.item() if isinstance(value, Tensor) else value
+        return _inplace(self, fill, lambda t, v: t * 0 + v, value)
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast) into self in place."""
+
+        def copy(a: np.ndarray, s: Any, out: np.ndarray, casting: str) -> None:
+            np.copyto(out, s, casting="unsafe")
+
+        def record(t: Tensor, s: Any) -> Tensor:
+            s = _as_tensor(s)
+            return _run_op(E.CopyInto(), (t, s), (t.data, s.data))
+
+        return _inplace(self, copy, record, src)
+
+
+class _MinMax(tuple):
+    """``(values, indices)`` as returned by ``max(dim)``/``min(dim)``."""
+
+    __slots__ = ()
+
+    def __new__(cls, values: Tensor, indices: Tensor) -> _MinMax:
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self) -> Tensor:
+        return self[0]
+
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
+
+
+# ============================================================================ construction
+
+
+def _init(
+    t: Tensor,
+    data: np.ndarray,
+    grad_fn: Node | None,
+    output_nr: int,
+    vc: list[int],
+    requires_grad: bool,
+) -> None:
+    t.data = data
+    t._requires_grad = requires_grad
+    t._grad = None
+    t.grad_fn = grad_fn
+    t._output_nr = output_nr
+    t._vc = vc
+    t._is_view = False
+    t._acc = None
+    t._hooks = None
+    t._retains_grad = False
+
+
+def _wrap(
+    data: np.ndarray,
+    grad_fn: Node | None = None,
+    output_nr: int = 0,
+    vc: list[int] | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Make a Tensor around an existing array without copying (internal fast path)."""
+    t = Tensor.__new__(Tensor)
+    if type(data) is not np.ndarray:
+        data = np.asarray(data)
+    _init(
+        t, data, grad_fn, output_nr, [0] if vc is None else vc, requires_grad or grad_fn is not None
+    )
+    return t
+
+
+def _to_array(data: Any, dtype: Any) -> np.ndarray:
+    """Convert user data to an array with PyTorch's dtype inference (floats -> float32)."""
+    target = None if dtype is None else _dtypes.to_numpy_dtype(dtype)
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray):
+        _dtypes.from_numpy_dtype(data.dtype)
+        return data.astype(target) if target is not None else data.copy()
+    try:
+        arr = np.array(data)
+    except ValueError as exc:
+        raise ValueError(f"could not build a tensor from this data: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        kind = type(data).__name__ if arr.ndim == 0 else "a ragged or non-numeric sequence"
+        raise TypeError(
+            f"Could not infer dtype of {kind}: tensor() takes numbers, nested lists of numbers "
+            "or numpy arrays"
+        )
+    if target is not None:
+        return arr.astype(target)
+    if arr.dtype.kind == _FLOAT_KIND:
+        return arr.astype(_dtypes.DEFAULT_FLOAT.np)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    return arr
+
+
+def _edge_of(t: Tensor) -> tuple[Node | None, int]:
+    """The graph edge a tensor contributes as an input: its grad_fn, or its accumulator."""
+    if t.grad_fn is not None:
+        return t.grad_fn, t._output_nr
+    if not t._requires_grad:
+        return _NO_EDGE
+    acc = t._acc() if t._acc is not None else None
+    if acc is None:
+        acc = AccumulateGrad(t)
+        acc._pre_hooks = t._hooks
+        t._acc = weakref.ref(acc)
+    return acc, 0
+
+
+def _run_op(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], **meta: Any) -> Tensor:
+    """Run ``op.forward`` on arrays; record it when grad mode is on and an input needs grad."""
+    out = op.forward(*arrays, **meta)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    view_of = inputs[0] if getattr(op, "is_view", False) else None
+    vc = view_of._vc if view_of is not None else [0]
+    if not _grad_state.enabled or not any(type(t) is Tensor and t._requires_grad for t in inputs):
+        result = _wrap(out, vc=vc)
+        result._is_view = view_of is not None
+        return result
+    op.next_functions = tuple(_edge_of(t) if type(t) is Tensor else _NO_EDGE for t in inputs)
+    op._shape = out.shape
+    op._dtype = out.dtype
+    op._pre_hooks = op._post_hooks = None
+    op._trace = anomaly.forward_trace() if _anomaly_state.enabled else None
+    if op.saves:
+        op.saved = tuple(out if pos == OUT else arrays[pos] for pos in op.saves)
+        op._versions = tuple(
+            (vc, 0)
+            if pos == OUT
+            else (inputs[pos]._vc, inputs[pos]._vc[0])
+            if type(inputs[pos]) is Tensor
+            else None
+            for pos in op.saves
+        )
+    result = _wrap(out, op, 0, vc, True)
+    result._is_view = view_of is not None
+    return result
+
+
+# ============================================================================ dtype promotion
+
+
+def _category(kind: str) -> int:
+    return 2 if kind == _FLOAT_KIND else 0 if kind == "b" else 1
+
+
+def _result_dtype(a: Tensor, b: Tensor) -> np.dtype:
+    """PyTorch's promotion: higher category wins; within it, dimensioned tensors beat 0-d."""
+    da, db = a.data.dtype, b.data.dtype
+    ca, cb = _category(da.kind), _category(db.kind)
+    if ca != cb:
+        winner = da if ca > cb else db
+        return winner
+    if a.ndim and not b.ndim:
+        return da
+    if b.ndim and not a.ndim:
+        return db
+    return np.promote_types(da, db)
+
+
+def _promote_scalar(t: Tensor, scalar: Any) -> Tensor:
+    """Cast an integer/bool tensor when a Python scalar of a higher category meets it."""
+    kind = t.data.dtype.kind
+    if kind == _FLOAT_KIND or scalar is None:
+        return t
+    if isinstance(scalar, float):
+        return t.float()
+    if kind == "b" and not isinstance(scalar, bool):
+        return t.long()
+    return t
+
+
+def _scalar(value: Any, name: str) -> Any:
+    if isinstance(value, Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    if not isinstance(value, _SCALARS):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return value
+
+
+def _operand(x: Any) -> Any:
+    """A binary op's right-hand side: a Tensor or a Python scalar."""
+    if type(x) is Tensor or isinstance(x, _SCALARS):
+        return x
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return _wrap(x)
+    if isinstance(x, numbers.Number):
+        return builtins.float(x)  # type: ignore[arg-type]
+    raise TypeError(f"unsupported operand type for a tensor operation: {type(x).__name__}")
+
+
+def _as_tensor(x: Any) -> Tensor:
+    x = _operand(x)
+    return x if isinstance(x, Tensor) else _wrap(np.asarray(x))
+
+
+def _binary(op_cls: type[Op], a: Tensor, b: Any, reflected: bool = False) -> Tensor:
+    """Run a two-input op with PyTorch's type promotion and broadcasting errors."""
+    b = _operand(b)
+    if isinstance(b, Tensor):
+        if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:
+            target = _result_dtype(a, b)
+            a, b = a.to(target.name), b.to(target.name)
+        ad, bd = a.data, b.data
+    else:
+        a = _promote_scalar(a, b)
+        ad, bd = a.data, b
+    b_float = isinstance(b, Tensor) and b.data.dtype.kind == _FLOAT_KIND
+    if op_cls is E.Div and a.data.dtype.kind != _FLOAT_KIND and not b_float:
+        a = a.float()
+        b = b.float() if isinstance(b, Tensor) else b
+        ad, bd = a.data, (b.data if isinstance(b, Tensor) else b)
+    inputs, arrays = ((b, a), (bd, ad)) if reflected else ((a, b), (ad, bd))
+    try:
+        return _run_op(op_cls(), inputs, arrays)
+    except ValueError:
+        message = broadcast_error(np.shape(arrays[0]), np.shape(arrays[1]))
+        if message is None:
+            raise
+        raise RuntimeError(message) from None
+
+
+def _unary(op_cls: type[Op], a: Tensor) -> Tensor:
+    """Run a one-input float op; integer inputs are cast to float32 first, as PyTorch."""
+    return _run_op(op_cls(), (a,), (_float_data(a),))
+
+
+def _float_data(a: Tensor) -> np.ndarray:
+    return a.data if a.data.dtype.kind == _FLOAT_KIND else a.data.astype(np.float32)
+
+
+def _same_dtype(a: Tensor, b: Tensor, name: str) -> tuple[Tensor, Tensor]:
+    if a.data.dtype != b.data.dtype:
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: "
+            f"{_torch_dtype_name(a.data.dtype)} != {_torch_dtype_name(b.data.dtype)}"
+        )
+    return a, b
+
+
+def _torch_dtype_name(np_dtype: np.dtype) -> str:
+    return {
+        "float32": "float",
+        "float64": "double",
+        "int64": "long int",
+        "int32": "int",
+        "bool": "bool",
+        "float16": "c10::Half",
+    }.get(np_dtype.name, np_dtype.name)
+
+
+def _check_matmul(sa: tuple[int, ...], sb: tuple[int, ...]) -> None:
+    if len(sa) == 1 and len(sb) == 1:
+        if sa != sb:
+            raise RuntimeError(
+                f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have "
+                f"the same number of elements, but got {sa[0]} and {sb[0]} elements respectively"
+            )
+        return
+    k_a = sa[-1]
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if k_a != k_b:
+        rows = int(np.prod(sa[:-1])) if len(sa) > 1 else 1
+        cols = sb[-1] if len(sb) > 1 else 1
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{k_a} and {k_b}x{cols})"
+        )
+    batch_a, batch_b = sa[:-2], sb[:-2]
+    if broadcast_error(batch_a, batch_b) is not None:
+        raise RuntimeError(
+            f"The size of tensor a ({shape_str(batch_a)}) must match the size of tensor b "
+            f"({shape_str(batch_b)}) in matmul's batch dimensions"
+        )
+
+
+def _compare(ufunc: Any, a: Tensor, b: Any) -> Tensor:
+    """Comparisons and logical ops: a bool tensor outside the graph."""
+    b = _operand(b)
+    bd = b.data if isinstance(b, Tensor) else b
+    try:
+        return _wrap(ufunc(a.data, bd))
+    except ValueError:
+        message = broadcast_error(a.shape, np.shape(bd))
+        if message is None:
+            raise
+        raise RuntimeError(message) from None
+
+
+def _shape_arg(args: Any) -> tuple[int, ...]:
+    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])``."""
+    if len(args) == 1 and isinstance(args[0], list | tuple):
+        args = args[0]
+    try:
+        return tuple(builtins.int(s) for s in args)
+    except (TypeError, ValueError):
+        raise TypeError(f"a shape must be a sequence of ints, got {args!r}") from None
+
+
+# ============================================================================ in place
+
+
+def _inplace(
+    t: Tensor, ufunc: Callable[..., Any], record: Callable[..., Tensor], other: Any
+) -> Tensor:
+    """Apply an in-place op; rebase the graph when the result must be recorded."""
+    recording = _grad_state.enabled and (
+        t._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
+    )
+    if recording and t.grad_fn is None and t._requires_grad:
+        raise RuntimeError(
+            LEAF_INPLACE
+            if not t._is_view
+            else "a view of a leaf Variable that requires grad is being used in an in-place "
+            "operation."
+        )
+    if recording:
+        return _inplace_recorded(t, record, other)
+    other_data = other.data if isinstance(other, Tensor) else other
+    try:
+        ufunc(t.data, other_data, out=t.data, casting="same_kind")
+    except TypeError as exc:
+        raise RuntimeError(
+            f"result type can't be cast to the desired output type "
+            f"{_torch_dtype_name(t.data.dtype)}: {exc}"
+        ) from None
+    except ValueError as exc:
+        if not t.data.flags.writeable:
+            raise RuntimeError(
+                "unsupported operation: more than one element of the written-to tensor refers to "
+                "a single memory location. Please clone() the tensor before performing the "
+                "operation."
+            ) from None
+        message = broadcast_error(t.shape, np.shape(other_data))
+        raise RuntimeError(message or str(exc)) from None
+    t._vc[0] += 1
+    return t
+
+
+def _inplace_recorded(t: Tensor, record: Callable[..., Tensor], other: Any) -> Tensor:
+    if t._is_view:
+        raise RuntimeError(
+            "tapegrad does not record in-place operations on views of tensors that require "
+            "grad; use the out-of-place form instead (e.g. y = y + 1 rather than y.add_(1))."
+        )
+    before = _wrap(t.data, t.grad_fn, t._output_nr, t._vc, t._requires_grad)
+    if t.grad_fn is None:
+        before._acc = t._acc
+    result = record(before, other)
+    if result.shape != t.shape:
+        raise RuntimeError(
+            f"output with shape {shape_str(t.shape)} doesn't match the broadcast shape "
+            f"{shape_str(result.shape)}"
+        )
+    np.copyto(t.data, result.data, casting="unsafe")
+    t.grad_fn, t._output_nr, t._requires_grad = result.grad_fn, 0, True
+    t._vc[0] += 1
+    return t
+
+
+# ============================================================================ tensor namespace
+
+
+class _TensorNamespace:
+    """The functions backward rules call, on Tensors, so the backward pass is recorded."""
+
+    @staticmethod
+    def from_edge(array: np.ndarray, node: Node, index: int) -> Tensor:
+        return _wrap(array, node, index)
+
+    exp = staticmethod(Tensor.exp)
+    log = staticmethod(Tensor.log)
+    sqrt = staticmethod(Tensor.sqrt)
+
+    @staticmethod
+    def matmul(a: Tensor, b: Tensor) -> Tensor:
+        return a.matmul(b)
+
+    @staticmethod
+    def sign(a: Tensor) -> Tensor:
+        return a.sign()
+
+    @staticmethod
+    def sum(a: Tensor, axis: tuple[int, ...], keepdims: bool = True) -> Tensor:
+        return a.sum(axis, keepdim=keepdims)
+
+    @staticmethod
+    def reshape(a: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return a.reshape(shape)
+
+    @staticmethod
+    def permute(a: Tensor, axes: tuple[int, ...]) -> Tensor:
+        return a.permute(axes)
+
+    @staticmethod
+    def mT(a: Tensor) -> Tensor:  # noqa: N802 - PyTorch's name
+        return a.transpose(-2, -1)
+
+    @staticmethod
+    def expand(a: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return a.expand(shape)
+
+    @staticmethod
+    def sum_to(a: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return a.sum_to_size(shape)
+
+    @staticmethod
+    def index(a: Tensor, key: Any) -> Tensor:
+        return a[key]
+
+    @staticmethod
+    def index_into_zeros(g: Tensor, shape: tuple[int, ...], key: Any, accumulate: bool) -> Tensor:
+        return _run_op(
+            S.IndexIntoZeros(), (g,), (g.data,), shape=shape, key=key, accumulate=accumulate
+        )
+
+    @staticmethod
+    def cat(parts: list[Tensor], axis: int) -> Tensor:
+        from tapegrad.functional import cat
+
+        return cat(parts, axis)
+
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> Tensor:
+        from tapegrad.functional import where
+
+        return where(cond if isinstance(cond, Tensor) else _wrap(np.asarray(cond)), a, b)
+
+    @staticmethod
+    def mul_const(g: Tensor, const: np.ndarray) -> Tensor:
+        return g * _wrap(const)
+
+
+register_tensor_namespace(_TensorNamespace())
