@@ -106,7 +106,8 @@ def _advanced(t: Tensor, key: tuple[Any, ...]) -> Tensor:
             if k.shape != t.shape[dim : dim + k.ndim]:
                 raise IndexError(
                     f"The shape of the mask {list(k.shape)} at index {dim} does not match the "
-                    f"shape of the indexed tensor {list(t.shape[dim : dim + k.ndim])} at index {dim}"
+                    f"shape of the indexed tensor {list(t.shape[dim : dim + k.ndim])} at index "
+                    f"{dim}"
                 )
             expanded.extend(np.nonzero(k))
             dim += k.ndim
