@@ -44,9 +44,9 @@ def _expand_ellipsis(key: tuple[Any, ...], ndim: int) -> tuple[Any, ...]:
     )
     if consumed > ndim:
         raise IndexError(f"too many indices for tensor of dimension {ndim}")
-    if Ellipsis not in key:
+    at = next((i for i, k in enumerate(key) if k is Ellipsis), None)
+    if at is None:
         return key
-    at = key.index(Ellipsis)
     return key[:at] + (slice(None),) * (ndim - consumed) + key[at + 1 :]
 
 

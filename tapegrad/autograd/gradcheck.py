@@ -56,9 +56,9 @@ def _numerical_jvp_columns(
         for k in range(x.size):
             orig = flat[k].item()
             flat[k] = orig + eps
-            plus = np.asarray(_outputs(fn, inputs)[out_index].data, dtype=np.float64)
+            plus = np.array(_outputs(fn, inputs)[out_index].data, dtype=np.float64)
             flat[k] = orig - eps
-            minus = np.asarray(_outputs(fn, inputs)[out_index].data, dtype=np.float64)
+            minus = np.array(_outputs(fn, inputs)[out_index].data, dtype=np.float64)
             flat[k] = orig
             result[k] = np.sum(upstream * (plus - minus)) / (2 * eps)
     return result.reshape(x.shape)

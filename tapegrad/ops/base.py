@@ -26,6 +26,10 @@ class ArrayNamespace:
     matmul = staticmethod(np.matmul)
 
     @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> np.ndarray:
+        return np.where(cond, a, b)
+
+    @staticmethod
     def sign(a: np.ndarray) -> np.ndarray:
         return np.sign(a)
 
