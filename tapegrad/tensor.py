@@ -929,18 +929,32 @@ def _run_op(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], **meta: Any) -
     op._pre_hooks = op._post_hooks = None
     op._trace = anomaly.forward_trace() if _anomaly_state.enabled else None
     if op.saves:
-        op.saved = tuple(out if pos == OUT else arrays[pos] for pos in op.saves)
-        op._versions = tuple(
-            (vc, 0)
-            if pos == OUT
-            else (inputs[pos]._vc, inputs[pos]._vc[0])
-            if type(inputs[pos]) is Tensor
-            else None
-            for pos in op.saves
-        )
+        _save(op, inputs, arrays, out, vc)
     result = _wrap(out, op, 0, vc, True)
     result._is_view = view_of is not None
     return result
+
+
+def _save(
+    op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarray, vc: list[int]
+) -> None:
+    """Keep what backward needs, with the version of each saved tensor."""
+    saved, versions = [], []
+    edges = op.next_functions
+    for pos in op.saves:
+        wanted_by = op.saved_only_for.get(pos)
+        if wanted_by is not None and edges[wanted_by][0] is None:
+            saved.append(None)
+            versions.append(None)
+        elif pos == OUT:
+            saved.append(out)
+            versions.append((vc, 0))
+        else:
+            saved.append(arrays[pos])
+            t = inputs[pos]
+            versions.append((t._vc, t._vc[0]) if type(t) is Tensor else None)
+    op.saved = tuple(saved)
+    op._versions = tuple(versions)
 
 
 # ============================================================================ dtype promotion

@@ -50,6 +50,7 @@ class Mul(Op):
     __slots__ = ()
     node_name = "MulBackward0"
     saves = (0, 1)
+    saved_only_for = {0: 1, 1: 0}
 
     def forward(self, a: Any, b: Any) -> np.ndarray:
         return a * b
@@ -63,6 +64,7 @@ class Div(Op):
     __slots__ = ()
     node_name = "DivBackward0"
     saves = (0, 1)
+    saved_only_for = {0: 1}
 
     def forward(self, a: Any, b: Any) -> np.ndarray:
         return a / b
@@ -106,6 +108,7 @@ class PowTensor(Op):
     __slots__ = ()
     node_name = "PowBackward1"
     saves = (0, 1, OUT)
+    saved_only_for = {OUT: 1}
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a**b

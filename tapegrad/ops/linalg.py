@@ -13,6 +13,7 @@ class Mm(Op):
     __slots__ = ()
     node_name = "MmBackward0"
     saves = (0, 1)
+    saved_only_for = {0: 1, 1: 0}
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a @ b
@@ -31,6 +32,7 @@ class Dot(Op):
     __slots__ = ()
     node_name = "DotBackward0"
     saves = (0, 1)
+    saved_only_for = {0: 1, 1: 0}
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.dot(a, b)
@@ -45,8 +47,10 @@ class Matmul(Op):
 
     node_name = "UnsafeViewBackward0"
     saves = (0, 1)
+    saved_only_for = {0: 1, 1: 0}
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        self.shapes = (a.shape, b.shape)
         if a.ndim == 2 and b.ndim == 1:
             self.node_name = "MvBackward0"
         elif a.ndim == 1:
@@ -54,18 +58,19 @@ class Matmul(Op):
         return np.matmul(a, b)
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
-        a2 = xp.reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
-        b2 = xp.reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
+        # Promote 1-D operands to matrices (as matmul does), then undo it on the gradients.
+        a_shape, b_shape = self.shapes
+        a2_shape = (1,) + a_shape if len(a_shape) == 1 else a_shape
+        b2_shape = b_shape + (1,) if len(b_shape) == 1 else b_shape
         g_shape = g.shape
-        if a.ndim == 1:
-            g_shape = g_shape[:-1] + (1,) + g_shape[-1:] if b.ndim > 1 else g_shape + (1,)
-        if b.ndim == 1:
+        if len(a_shape) == 1:
+            g_shape = g_shape[:-1] + (1,) + g_shape[-1:]
+        if len(b_shape) == 1:
             g_shape = g_shape + (1,)
         g2 = xp.reshape(g, g_shape)
-        (na, _), (nb, _) = self.next_functions
         ga = gb = None
-        if na is not None:
-            ga = xp.reshape(xp.sum_to(g2 @ xp.mT(b2), a2.shape), a.shape)
-        if nb is not None:
-            gb = xp.reshape(xp.sum_to(xp.mT(a2) @ g2, b2.shape), b.shape)
+        if b is not None:
+            ga = xp.reshape(xp.sum_to(g2 @ xp.mT(xp.reshape(b, b2_shape)), a2_shape), a_shape)
+        if a is not None:
+            gb = xp.reshape(xp.sum_to(xp.mT(xp.reshape(a, a2_shape)) @ g2, b2_shape), b_shape)
         return ga, gb

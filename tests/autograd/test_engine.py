@@ -1,0 +1,184 @@
+"""The backward engine: deep graphs, shared subgraphs, accumulation, retain_graph, errors."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+
+
+def test_hundred_thousand_op_chain_has_no_recursion_error():
+    x = tg.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_diamond_sums_both_paths_and_runs_shared_node_once():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    shared = x.exp()
+    calls = []
+    shared.grad_fn.register_prehook(lambda g: calls.append(1))
+    out = (shared * 2 + shared * 3).sum()
+    out.backward()
+    np.testing.assert_allclose(x.grad.data, 5 * np.exp([1.0, 2.0]), rtol=1e-6)
+    assert len(calls) == 1
+
+
+def test_leaf_used_twice_shares_one_accumulator():
+    x = tg.ones(2, requires_grad=True)
+    y = x * x
+    (a, _), (b, _) = y.grad_fn.next_functions
+    assert a is b
+
+
+def test_grad_accumulates_across_backward_calls_until_zeroed():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [6.0, 6.0])
+    x.grad.zero_()
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+    x.grad = None
+    (x * 1).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [1.0, 1.0])
+
+
+def test_leaf_grads_never_alias_each_other():
+    a = tg.ones(2, requires_grad=True)
+    b = tg.ones(2, requires_grad=True)
+    (a + b).sum().backward()
+    a.grad.zero_()
+    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])
+
+
+def test_retain_graph_allows_second_backward():
+    x = tg.tensor(2.0, requires_grad=True)
+    y = x.exp() * x
+    y.backward(retain_graph=True)
+    first = x.grad.item()
+    y.backward()
+    assert x.grad.item() == pytest.approx(2 * first)
+
+
+def test_second_backward_without_retain_graph_raises():
+    x = tg.tensor(2.0, requires_grad=True)
+    y = x.exp().sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
+        y.backward()
+
+
+def test_graph_without_saved_values_can_backward_twice_like_torch():
+    x = tg.tensor(2.0, requires_grad=True)
+    y = x + 1
+    y.backward()
+    y.backward()
+    assert x.grad.item() == 2.0
+
+
+def test_saved_arrays_are_released_after_backward():
+    x = tg.ones(3, requires_grad=True)
+    y = x.exp()
+    node = y.grad_fn
+    y.sum().backward()
+    assert node.saved is None
+
+
+def test_graph_is_freed_when_output_dies():
+    x = tg.ones(3, requires_grad=True)
+    y = (x * 2).exp().sum()
+    node = weakref.ref(y.grad_fn)
+    y.backward()
+    del y
+    gc.collect()
+    assert node() is None
+
+
+def test_non_scalar_backward_needs_gradient():
+    x = tg.ones(2, 2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar"):
+        (x * 2).backward()
+
+
+def test_gradient_of_wrong_shape():
+    x = tg.ones(2, 2, requires_grad=True)
+    with pytest.raises(
+        RuntimeError,
+        match=r"Mismatch in shape: grad_output\[0\] has a shape of "
+        r"\[3\] and output\[0\] has a shape of \[2, 2\]",
+    ):
+        (x * 2).backward(tg.ones(3))
+
+
+def test_backward_on_tensor_outside_graph():
+    with pytest.raises(
+        RuntimeError, match="element 0 of tensors does not require grad and does not have a grad_fn"
+    ):
+        tg.ones(2).sum().backward()
+
+
+def test_non_scalar_backward_with_gradient():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).backward(tg.tensor([1.0, 0.1, 0.01]))
+    np.testing.assert_allclose(x.grad.data, [2.0, 0.4, 0.06], rtol=1e-6)
+
+
+def test_non_leaf_grad_is_none_with_warning_unless_retained():
+    x = tg.ones(2, requires_grad=True)
+    y = x * 2
+    y.sum().backward()
+    with pytest.warns(UserWarning, match="not a leaf Tensor"):
+        assert y.grad is None
+    z = x * 3
+    z.retain_grad()
+    z.sum().backward()
+    np.testing.assert_array_equal(z.grad.data, [1.0, 1.0])
+
+
+def test_gradient_dtype_follows_leaf_dtype_under_promotion():
+    a = tg.ones(3, requires_grad=True)
+    b = tg.ones(3, dtype=tg.float64, requires_grad=True)
+    out = (a * b).sum()
+    assert out.dtype == tg.float64
+    out.backward()
+    assert a.grad.dtype == tg.float32 and b.grad.dtype == tg.float64
+
+
+def test_autograd_grad_returns_without_accumulating():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (g,) = tg.autograd.grad((x**2).sum(), x)
+    np.testing.assert_array_equal(g.data, [2.0, 4.0])
+    assert x.grad is None
+
+
+def test_autograd_grad_unused_input():
+    x = tg.ones(2, requires_grad=True)
+    unused = tg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="appears to not have been used in the graph"):
+        tg.autograd.grad((x * 2).sum(), [x, unused])
+    g = tg.autograd.grad((x * 2).sum(), [x, unused], allow_unused=True)
+    assert g[1] is None
+
+
+def test_autograd_grad_wrt_intermediate():
+    x = tg.ones(2, requires_grad=True)
+    h = x * 3
+    out = (h * h).sum()
+    (gh,) = tg.autograd.grad(out, h)
+    np.testing.assert_array_equal(gh.data, [6.0, 6.0])
+
+
+def test_second_derivative_of_cube():
+    x = tg.tensor(2.0, requires_grad=True)
+    (g,) = tg.autograd.grad(x**3, x, create_graph=True)
+    assert g.item() == pytest.approx(12.0)
+    (g2,) = tg.autograd.grad(g, x)
+    assert g2.item() == pytest.approx(12.0)

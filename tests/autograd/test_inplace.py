@@ -1,0 +1,107 @@
+"""In-place ops, the version counter, and their errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+
+
+def test_manual_update_under_no_grad_is_in_place_and_bumps_version():
+    w = tg.ones(2, requires_grad=True)
+    (w * 3).sum().backward()
+    data = w.data
+    with tg.no_grad():
+        w.sub_(0.1 * w.grad)
+    assert w.data is data
+    np.testing.assert_allclose(w.data, [0.7, 0.7], rtol=1e-6)
+    assert w._version == 1
+    assert w.is_leaf and w.requires_grad
+
+
+def test_inplace_on_leaf_requiring_grad_with_grad_mode_on():
+    w = tg.ones(2, requires_grad=True)
+    with pytest.raises(
+        RuntimeError,
+        match="a leaf Variable that requires grad is being used in an in-place operation.",
+    ):
+        w.add_(1)
+
+
+def test_saved_tensor_modified_in_place_is_detected():
+    a = tg.ones(2, 2, requires_grad=True)
+    s = a.sigmoid()
+    out = s * 2
+    s.mul_(2)
+    with pytest.raises(
+        RuntimeError,
+        match=r"modified by an inplace operation: \[tapegrad.float32 "
+        r"\[2, 2\]\], which is output 0 of SigmoidBackward0, is at version 1; "
+        r"expected version 0 instead",
+    ):
+        out.sum().backward()
+
+
+def test_leaf_modified_after_use_is_detected():
+    a = tg.ones(2, 2, requires_grad=True)
+    s = a * a
+    with tg.no_grad():
+        a.add_(1)
+    with pytest.raises(
+        RuntimeError,
+        match=r"\[tapegrad.float32 \[2, 2\]\] is at version 1; "
+        r"expected version 0",
+    ):
+        s.sum().backward()
+
+
+def test_inplace_on_non_leaf_is_recorded():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.add_(1)
+    assert y.grad_fn.name() == "AddBackward0"
+    y.mul_(3)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [6.0, 6.0])
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "expected"),
+    [
+        ("add_", (2.0,), [3.0, 4.0]),
+        ("sub_", (1.0,), [0.0, 1.0]),
+        ("mul_", (3.0,), [3.0, 6.0]),
+        ("div_", (2.0,), [0.5, 1.0]),
+        ("zero_", (), [0.0, 0.0]),
+        ("fill_", (7.0,), [7.0, 7.0]),
+        ("clamp_", (1.5, 1.8), [1.5, 1.8]),
+    ],
+)
+def test_inplace_methods(method, args, expected):
+    t = tg.tensor([1.0, 2.0])
+    out = getattr(t, method)(*args)
+    assert out is t
+    np.testing.assert_allclose(t.data, expected, rtol=1e-6)
+    assert t._version == 1
+
+
+def test_copy_broadcasts_and_casts():
+    t = tg.zeros(2, 3)
+    t.copy_(tg.tensor([1, 2, 3]))
+    np.testing.assert_array_equal(t.data, [[1, 2, 3], [1, 2, 3]])
+    assert t.dtype == tg.float32
+
+
+def test_views_share_version_counter():
+    base = tg.zeros(2, 3)
+    view = base[0]
+    view.add_(1)
+    assert base._version == 1
+    np.testing.assert_array_equal(base.data[0], [1, 1, 1])
+
+
+def test_inplace_int_tensor_with_float_is_refused():
+    t = tg.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        t.add_(1.5)

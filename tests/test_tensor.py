@@ -1,0 +1,239 @@
+"""Tensor construction, attributes, dtypes, printing, indexing and the errors users hit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+
+
+def test_factories_shapes_and_default_dtypes():
+    assert tg.ones(2, 3).shape == (2, 3) and tg.ones((2, 3)).dtype == tg.float32
+    assert tg.zeros([4]).shape == (4,)
+    assert tg.full((2, 2), 7).dtype == tg.int64
+    assert tg.full((2, 2), 7.0).dtype == tg.float32
+    assert tg.arange(5).dtype == tg.int64 and tg.arange(0, 1, 0.25).shape == (4,)
+    assert tg.tensor(1.1).dtype == tg.float32 and tg.tensor(1.1).ndim == 0
+    assert tg.tensor([1, 2]).dtype == tg.int64
+    assert tg.tensor([True, False]).dtype == tg.bool
+    assert tg.tensor(np.ones(2)).dtype == tg.float64
+    assert tg.ones_like(tg.ones(2, dtype=tg.float64)).dtype == tg.float64
+    assert tg.zeros_like(tg.ones(3, 2)).shape == (3, 2)
+
+
+def test_manual_seed_makes_random_tensors_reproducible():
+    tg.manual_seed(42)
+    a, b = tg.randn(3, 2), tg.rand(4)
+    tg.manual_seed(42)
+    np.testing.assert_array_equal(a.data, tg.randn(3, 2).data)
+    np.testing.assert_array_equal(b.data, tg.rand(4).data)
+    assert a.dtype == tg.float32 and b.data.min() >= 0 and b.data.max() < 1
+
+
+def test_attributes():
+    x = tg.ones(2, 3, requires_grad=True)
+    assert (x.ndim, x.dim(), x.numel(), x.size(), x.size(-1)) == (2, 2, 6, (2, 3), 3)
+    assert x.is_leaf and x.grad is None and x.grad_fn is None
+    y = x * 2
+    assert not y.is_leaf and y.requires_grad
+    assert tg.tensor(3.5).item() == 3.5
+    assert tg.tensor([[1, 2]]).tolist() == [[1, 2]]
+    d = y.detach()
+    assert d.grad_fn is None and not d.requires_grad and d.data is y.data
+    c = x.clone()
+    assert c.grad_fn.name() == "CloneBackward0" and c.data is not x.data
+
+
+def test_requires_grad_rules():
+    t = tg.ones(2)
+    assert t.requires_grad_() is t and t.requires_grad
+    with pytest.raises(
+        RuntimeError, match="only Tensors of floating point dtype can require gradients"
+    ):
+        tg.tensor([1, 2], requires_grad=True)
+    with pytest.raises(RuntimeError, match="only change requires_grad flags of leaf variables"):
+        (t * 2).requires_grad = False
+
+
+def test_numpy_refuses_tensor_requiring_grad():
+    x = tg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"Use tensor.detach\(\).numpy\(\)"):
+        x.numpy()
+    assert x.detach().numpy() is x.data
+
+
+def test_repr_like_pytorch():
+    assert repr(tg.ones(2, 2, requires_grad=True)) == (
+        "tensor([[1., 1.],\n        [1., 1.]], requires_grad=True)"
+    )
+    assert repr(tg.ones(2, dtype=tg.float64)) == "tensor([1., 1.], dtype=tapegrad.float64)"
+    assert repr(tg.tensor([1, 2])) == "tensor([1, 2])"
+    assert (
+        repr(tg.tensor(28.83, requires_grad=True) * 1) == "tensor(28.8300, grad_fn=<MulBackward0>)"
+    )
+    assert repr(tg.float64) == "tapegrad.float64"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ((tg.float32, 1), (tg.float64, 1), tg.float64),
+        ((tg.float32, 1), (tg.float64, 0), tg.float32),
+        ((tg.int64, 1), (tg.float32, 1), tg.float32),
+        ((tg.float64, 0), (tg.int32, 1), tg.float64),
+        ((tg.bool, 1), (tg.int64, 1), tg.int64),
+    ],
+)
+def test_type_promotion_like_pytorch(a, b, expected):
+    x = tg.ones(*(2,) * a[1], dtype=a[0])
+    y = tg.ones(*(2,) * b[1], dtype=b[0])
+    assert (x + y).dtype == expected
+
+
+def test_scalar_promotion_like_pytorch():
+    assert (tg.ones(2, dtype=tg.int64) * 1.5).dtype == tg.float32
+    assert (tg.ones(2, dtype=tg.int64) / tg.ones(2, dtype=tg.int64)).dtype == tg.float32
+    assert (tg.ones(2) * 2).dtype == tg.float32
+    assert (tg.ones(2, dtype=tg.bool) + 1).dtype == tg.int64
+    assert (tg.ones(2, dtype=tg.float64) * np.float64(2)).dtype == tg.float64
+
+
+def test_comparisons_give_bool_tensors_outside_graph():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for mask in (x < 2, x <= 2, x > 2, x >= 2, x == 2, x != 2):
+        assert mask.dtype == tg.bool and not mask.requires_grad and mask.grad_fn is None
+    assert (x > 1.5).tolist() == [False, True, True]
+
+
+def test_blog_column_indexing_keeps_a_column():
+    x = tg.randn(100, 3)
+    col = x[:, 0, None]
+    assert col.shape == (100, 1)
+    np.testing.assert_array_equal(col.data[:, 0], x.data[:, 0])
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        0,
+        -1,
+        slice(1, None),
+        (slice(None), 1),
+        (Ellipsis, 0),
+        (None, 0),
+        [0, 2],
+        (slice(None, None, 2),),
+    ],
+)
+def test_indexing_matches_numpy(key):
+    data = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(tg.tensor(data)[key].data, data[key])
+
+
+def test_boolean_mask_indexing_and_gradient():
+    x = tg.tensor([[1.0, -2.0], [-3.0, 4.0]], requires_grad=True)
+    picked = x[x > 0]
+    assert picked.tolist() == [1.0, 4.0]
+    picked.sum().backward()
+    assert x.grad.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_repeated_integer_index_accumulates_gradient():
+    x = tg.zeros(3, requires_grad=True)
+    x[[0, 0, 2]].sum().backward()
+    assert x.grad.tolist() == [2.0, 0.0, 1.0]
+
+
+def test_index_errors():
+    x = tg.ones(2, 3)
+    with pytest.raises(IndexError, match="index 5 is out of bounds for dimension 0 with size 2"):
+        x[5]
+    with pytest.raises(IndexError, match="too many indices for tensor of dimension 2"):
+        x[0, 0, 0]
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        x[::-1]
+
+
+def test_setitem_outside_graph():
+    x = tg.zeros(2, 3)
+    x[0] = 5
+    x[1, 1:] = tg.tensor([1.0, 2.0])
+    assert x.tolist() == [[5, 5, 5], [0, 1, 2]]
+    w = tg.zeros(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        w[0] = 1.0
+    with tg.no_grad():
+        w[0] = 1.0
+    assert w.tolist() == [1.0, 0.0]
+
+
+def test_mm_shape_error():
+    with pytest.raises(
+        RuntimeError,
+        match=r"mat1 and mat2 shapes cannot be multiplied "
+        r"\(2x3 and 4x5\)",
+    ):
+        tg.ones(2, 3).mm(tg.ones(4, 5))
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied"):
+        tg.ones(2, 3) @ tg.ones(4, 5)
+
+
+def test_reshape_and_view_errors():
+    with pytest.raises(RuntimeError, match=r"shape '\[4\]' is invalid for input of size 6"):
+        tg.ones(2, 3).reshape(4)
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        tg.ones(2, 3).t().view(6)
+    assert tg.ones(2, 3).t().reshape(6).grad_fn is None
+
+
+def test_max_and_min_with_dim_return_values_and_indices():
+    x = tg.tensor([[1.0, 5.0, 3.0], [7.0, 2.0, 7.0]], requires_grad=True)
+    values, indices = x.max(dim=1)
+    assert values.tolist() == [5.0, 7.0] and indices.tolist() == [1, 0]
+    assert x.max(1).indices.dtype == tg.int64
+    values.sum().backward()
+    assert x.grad.tolist() == [[0, 1, 0], [1, 0, 0]]
+
+
+def test_subgradients_at_kinks_match_pytorch():
+    x = tg.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    x.relu().sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 1.0]
+    x.grad = None
+    x.clamp(min=0.0).sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0]
+    x.grad = None
+    x.abs().sum().backward()
+    assert x.grad.tolist() == [-1.0, 0.0, 1.0]
+    t = tg.tensor([3.0, 1.0, 3.0], requires_grad=True)
+    t.max().backward()
+    assert t.grad.tolist() == [0.5, 0.0, 0.5]
+    a = tg.tensor([1.0, 2.0], requires_grad=True)
+    b = tg.tensor([1.0, 1.0], requires_grad=True)
+    tg.maximum(a, b).sum().backward()
+    assert a.grad.tolist() == [0.5, 1.0] and b.grad.tolist() == [0.5, 0.0]
+
+
+def test_sigmoid_and_log_softmax_are_stable():
+    x = tg.tensor([-1000.0, 0.0, 1000.0], requires_grad=True)
+    assert x.sigmoid().tolist() == [0.0, 0.5, 1.0]
+    out = x.log_softmax(0)
+    assert np.all(np.isfinite(out.data))
+    out[2].backward()
+    assert np.all(np.isfinite(x.grad.data))
+
+
+def test_bad_constructor_input():
+    with pytest.raises(TypeError, match="Could not infer dtype"):
+        tg.tensor("abc")
+    with pytest.raises(TypeError, match="unsupported operand"):
+        tg.ones(2) + "a"
+
+
+def test_len_iter_bool():
+    x = tg.tensor([1.0, 2.0])
+    assert len(x) == 2 and [t.item() for t in x] == [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(x)
+    assert bool(tg.tensor(1.0))
