@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from tapegrad._array import shape_str, sum_to
 from tapegrad.autograd import anomaly, grad_mode
 from tapegrad.autograd.function import AccumulateGrad, Edge, Node
@@ -120,7 +122,8 @@ def run_backward(
     captured: dict[Node, Any] = {}
     ready = [n for n in root_nodes if deps.get(n, 0) == 0]
     check = anomaly.is_anomaly_enabled()
-    with grad_mode.set_grad_enabled(create_graph):
+    # inf/nan in gradients are the user's to see (anomaly mode checks them), not numpy warnings
+    with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
         while ready:
             node = ready.pop()
             grad = buffers.pop(node, None)
@@ -160,7 +163,9 @@ def _call(node: Node, grad: Any, create_graph: bool, check: bool) -> tuple[Any, 
         anomaly.check_outputs(node, outputs)
     if node._post_hooks:
         for hook in list(node._post_hooks):
-            hook(outputs, grad)
+            replaced = hook(outputs, grad)
+            if replaced is not None:
+                outputs = replaced
     return outputs
 
 

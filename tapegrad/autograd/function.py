@@ -61,16 +61,49 @@ class Node:
         """Free what was saved for backward (called after backward unless retain_graph)."""
 
     def register_hook(self, fn: Callable[..., Any]) -> _RemovableHandle:
-        """Call ``fn(grad_inputs, grad_outputs)`` after this node runs (PyTorch's post hook)."""
+        """Call ``fn(grad_inputs, grad_outputs)`` (tuples of Tensors) after this node runs;
+        it may return replacement ``grad_inputs``. PyTorch's post hook."""
+
+        def call(grad_inputs: tuple[Any, ...], grad: Any) -> Any:
+            outs = grad if self._n_out > 1 else (grad,)
+            result = fn(_as_tensors(grad_inputs), _as_tensors(outs))
+            return None if result is None else _like(result, grad_inputs)
+
         if self._post_hooks is None:
             self._post_hooks = []
-        return _RemovableHandle(self._post_hooks, fn)
+        return _RemovableHandle(self._post_hooks, call)
 
     def register_prehook(self, fn: Callable[..., Any]) -> _RemovableHandle:
-        """Call ``fn(grad_outputs)`` before this node runs; it may return replacement grads."""
+        """Call ``fn(grad_outputs)`` (a tuple of Tensors) before this node runs; it may
+        return replacement ``grad_outputs``."""
+
+        def call(grad: Any) -> Any:
+            outs = tuple(grad) if self._n_out > 1 else (grad,)
+            result = fn(_as_tensors(outs))
+            if result is None:
+                return None
+            result = _like(result, outs)
+            return list(result) if self._n_out > 1 else result[0]
+
         if self._pre_hooks is None:
             self._pre_hooks = []
-        return _RemovableHandle(self._pre_hooks, (-1, fn))
+        return _RemovableHandle(self._pre_hooks, (-1, call))
+
+
+def _as_tensors(grads: Any) -> tuple[Any, ...]:
+    """Engine gradients (arrays, or Tensors when recording) as Tensors, for user hooks."""
+    from tapegrad.tensor import Tensor, _wrap
+
+    return tuple(g if g is None or isinstance(g, Tensor) else _wrap(np.asarray(g)) for g in grads)
+
+
+def _like(result: Any, originals: Any) -> tuple[Any, ...]:
+    """A hook's returned Tensors in the engine's representation (arrays on the fast path)."""
+    from tapegrad.tensor import Tensor
+
+    recording = any(isinstance(g, Tensor) for g in originals if g is not None)
+    result = tuple(result) if isinstance(result, list | tuple) else (result,)
+    return tuple(r.data if isinstance(r, Tensor) and not recording else r for r in result)
 
 
 class _RemovableHandle:
