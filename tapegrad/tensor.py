@@ -45,24 +45,31 @@ LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place 
 class Tensor:
     """An n-dimensional array that can record the operations applied to it."""
 
+    # Hot fields are slots; rarely set ones (grad, hooks, accumulator...) are class defaults
+    # shadowed in a lazily created __dict__, so making a tensor sets only five fields.
     __slots__ = (
         "data",
         "_requires_grad",
-        "_grad",
         "grad_fn",
         "_output_nr",
         "_vc",
-        "_is_view",
-        "_acc",
-        "_hooks",
-        "_retains_grad",
+        "__dict__",
         "__weakref__",
     )
+    _grad: Tensor | None = None
+    _acc: weakref.ref[AccumulateGrad] | None = None
+    _hooks: list[Any] | None = None
+    _retains_grad = False
+    _is_view = False
     __array_priority__ = 1000
     __array_ufunc__ = None  # numpy defers to our reflected operators (ndarray * Tensor)
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
-        _init(self, _to_array(data, dtype), None, 0, [0], False)
+        self.data = _to_array(data, dtype)
+        self._requires_grad = False
+        self.grad_fn = None
+        self._output_nr = 0
+        self._vc = [0]
         if requires_grad:
             self.requires_grad = True
 
@@ -834,26 +841,6 @@ class _MinMax(tuple):
 # ============================================================================ construction
 
 
-def _init(
-    t: Tensor,
-    data: np.ndarray,
-    grad_fn: Node | None,
-    output_nr: int,
-    vc: list[int],
-    requires_grad: bool,
-) -> None:
-    t.data = data
-    t._requires_grad = requires_grad
-    t._grad = None
-    t.grad_fn = grad_fn
-    t._output_nr = output_nr
-    t._vc = vc
-    t._is_view = False
-    t._acc = None
-    t._hooks = None
-    t._retains_grad = False
-
-
 def _wrap(
     data: np.ndarray,
     grad_fn: Node | None = None,
@@ -862,13 +849,16 @@ def _wrap(
     requires_grad: bool = False,
 ) -> Tensor:
     """Make a Tensor around an existing array without copying (internal fast path)."""
-    t = Tensor.__new__(Tensor)
-    if type(data) is not np.ndarray:
-        data = np.asarray(data)
-    _init(
-        t, data, grad_fn, output_nr, [0] if vc is None else vc, requires_grad or grad_fn is not None
-    )
+    t = _new_tensor(Tensor)
+    t.data = data if type(data) is np.ndarray else np.asarray(data)
+    t._requires_grad = requires_grad or grad_fn is not None
+    t.grad_fn = grad_fn
+    t._output_nr = output_nr
+    t._vc = [0] if vc is None else vc
     return t
+
+
+_new_tensor = object.__new__
 
 
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
@@ -898,8 +888,10 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
-def _edge_of(t: Tensor) -> tuple[Node | None, int]:
-    """The graph edge a tensor contributes as an input: its grad_fn, or its accumulator."""
+def _edge_of(t: Any) -> tuple[Node | None, int]:
+    """The graph edge an input contributes: its grad_fn, its accumulator, or none."""
+    if not isinstance(t, Tensor):
+        return _NO_EDGE
     if t.grad_fn is not None:
         return t.grad_fn, t._output_nr
     if not t._requires_grad:
@@ -914,24 +906,36 @@ def _edge_of(t: Tensor) -> tuple[Node | None, int]:
 
 def _run_op(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], **meta: Any) -> Tensor:
     """Run ``op.forward`` on arrays; record it when grad mode is on and an input needs grad."""
-    out = op.forward(*arrays, **meta)
+    return _finish(op, inputs, arrays, op.forward(*arrays, **meta))
+
+
+def _finish(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: Any) -> Tensor:
+    """Wrap an op's result; record the op when grad mode is on and an input needs grad."""
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    view_of = inputs[0] if getattr(op, "is_view", False) else None
-    vc = view_of._vc if view_of is not None else [0]
-    if not _grad_state.enabled or not any(type(t) is Tensor and t._requires_grad for t in inputs):
-        result = _wrap(out, vc=vc)
-        result._is_view = view_of is not None
+    if _grad_state.enabled:
+        for t in inputs:
+            if isinstance(t, Tensor) and t._requires_grad:
+                return _record(op, inputs, arrays, out)
+    if op.is_view:
+        result = _wrap(out, None, 0, inputs[0]._vc)
+        result._is_view = True
         return result
-    op.next_functions = tuple(_edge_of(t) if type(t) is Tensor else _NO_EDGE for t in inputs)
+    return _wrap(out)
+
+
+def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarray) -> Tensor:
+    """Make ``op`` the grad_fn of a new tensor holding ``out``."""
+    op.next_functions = tuple([_edge_of(t) for t in inputs])
     op._shape = out.shape
     op._dtype = out.dtype
-    op._pre_hooks = op._post_hooks = None
-    op._trace = anomaly.forward_trace() if _anomaly_state.enabled else None
+    if _anomaly_state.enabled:
+        op._trace = anomaly.forward_trace()
+    vc = inputs[0]._vc if op.is_view else [0]
     if op.saves:
         _save(op, inputs, arrays, out, vc)
     result = _wrap(out, op, 0, vc, True)
-    result._is_view = view_of is not None
+    result._is_view = op.is_view
     return result
 
 
@@ -940,10 +944,9 @@ def _save(
 ) -> None:
     """Keep what backward needs, with the version of each saved tensor."""
     saved, versions = [], []
-    edges = op.next_functions
+    only = op.saved_only_for
     for pos in op.saves:
-        wanted_by = op.saved_only_for.get(pos)
-        if wanted_by is not None and edges[wanted_by][0] is None:
+        if only and pos in only and op.next_functions[only[pos]][0] is None:
             saved.append(None)
             versions.append(None)
         elif pos == OUT:
@@ -952,9 +955,9 @@ def _save(
         else:
             saved.append(arrays[pos])
             t = inputs[pos]
-            versions.append((t._vc, t._vc[0]) if type(t) is Tensor else None)
-    op.saved = tuple(saved)
-    op._versions = tuple(versions)
+            versions.append((t._vc, t._vc[0]) if isinstance(t, Tensor) else None)
+    op.saved = saved
+    op._versions = versions
 
 
 # ============================================================================ dtype promotion
@@ -1001,17 +1004,17 @@ def _scalar(value: Any, name: str) -> Any:
 
 
 def _operand(x: Any) -> Any:
-    """A binary op's right-hand side: a Tensor or a Python scalar."""
-    if type(x) is Tensor or isinstance(x, _SCALARS):
+    """A binary op's other side: a Tensor, or an exact Python bool/int/float."""
+    if isinstance(x, Tensor) or type(x) in (int, float, bool):
         return x
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, np.generic):
-        return x.item()
     if isinstance(x, np.ndarray):
         return _wrap(x)
-    if isinstance(x, numbers.Number):
-        return builtins.float(x)  # type: ignore[arg-type]
+    if isinstance(x, np.generic | numbers.Number):
+        value = x.item() if isinstance(x, np.generic) else x
+        if isinstance(value, bool | int | float):
+            return bool(value) if isinstance(value, bool) else type(value)(value)
+        if isinstance(value, numbers.Real):
+            return float(value)
     raise TypeError(f"unsupported operand type for a tensor operation: {type(x).__name__}")
 
 
@@ -1022,28 +1025,38 @@ def _as_tensor(x: Any) -> Tensor:
 
 def _binary(op_cls: type[Op], a: Tensor, b: Any, reflected: bool = False) -> Tensor:
     """Run a two-input op with PyTorch's type promotion and broadcasting errors."""
-    b = _operand(b)
+    ad = a.data
     if isinstance(b, Tensor):
-        if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:
-            target = _result_dtype(a, b)
-            a, b = a.to(target.name), b.to(target.name)
-        ad, bd = a.data, b.data
+        bd = b.data
+        if ad.dtype is not bd.dtype and ad.dtype != bd.dtype:
+            target = _result_dtype(a, b).name
+            a, b = a.to(target), b.to(target)
+            ad, bd = a.data, b.data
+    elif type(b) is float or type(b) is int or type(b) is bool:
+        bd = b  # numpy keeps a tensor's dtype against a Python scalar (NEP 50), as PyTorch
+        if ad.dtype.kind != _FLOAT_KIND:
+            a = _promote_scalar(a, b)
+            ad = a.data
     else:
-        a = _promote_scalar(a, b)
-        ad, bd = a.data, b
-    b_float = isinstance(b, Tensor) and b.data.dtype.kind == _FLOAT_KIND
-    if op_cls is E.Div and a.data.dtype.kind != _FLOAT_KIND and not b_float:
-        a = a.float()
-        b = b.float() if isinstance(b, Tensor) else b
-        ad, bd = a.data, (b.data if isinstance(b, Tensor) else b)
-    inputs, arrays = ((b, a), (bd, ad)) if reflected else ((a, b), (ad, bd))
+        return _binary(op_cls, a, _operand(b), reflected)
+    if op_cls is _DIV and ad.dtype.kind != _FLOAT_KIND:
+        a, ad = a.float(), ad.astype(np.float32)  # true division of integers gives float32
+        if isinstance(b, Tensor) and bd.dtype.kind != _FLOAT_KIND:
+            b, bd = b.float(), bd.astype(np.float32)
+    if reflected:
+        a, b, ad, bd = b, a, bd, ad
+    op = op_cls()
     try:
-        return _run_op(op_cls(), inputs, arrays)
+        out = op.forward(ad, bd)
     except ValueError:
-        message = broadcast_error(np.shape(arrays[0]), np.shape(arrays[1]))
+        message = broadcast_error(np.shape(ad), np.shape(bd))
         if message is None:
             raise
         raise RuntimeError(message) from None
+    return _finish(op, (a, b), (ad, bd), out)
+
+
+_DIV = E.Div
 
 
 def _unary(op_cls: type[Op], a: Tensor) -> Tensor:
@@ -1216,10 +1229,6 @@ class _TensorNamespace:
     @staticmethod
     def permute(a: Tensor, axes: tuple[int, ...]) -> Tensor:
         return a.permute(axes)
-
-    @staticmethod
-    def mT(a: Tensor) -> Tensor:  # noqa: N802 - PyTorch's name
-        return a.transpose(-2, -1)
 
     @staticmethod
     def expand(a: Tensor, shape: tuple[int, ...]) -> Tensor:

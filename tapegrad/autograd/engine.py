@@ -20,39 +20,18 @@ def _count_dependencies(roots: Sequence[Node]) -> dict[Node, int]:
     """Number of edges into each node reachable from the roots (iterative DFS)."""
     deps: dict[Node, int] = {}
     stack = list(roots)
-    seen = set(stack)
+    root_set = set(roots)
     while stack:
-        node = stack.pop()
-        for child, _ in node.next_functions:
+        for child, _ in stack.pop().next_functions:
             if child is None:
                 continue
-            deps[child] = deps.get(child, 0) + 1
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
+            if child in deps:
+                deps[child] += 1
+            else:
+                deps[child] = 1
+                if child not in root_set:
+                    stack.append(child)
     return deps
-
-
-def _needed_nodes(roots: Sequence[Node], targets: set[Node]) -> set[Node]:
-    """Nodes from which some target is reachable: only those run in ``autograd.grad``."""
-    order: list[Node] = []
-    stack: list[tuple[Node, bool]] = [(r, False) for r in roots]
-    seen: set[Node] = set()
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        stack.extend((c, False) for c, _ in node.next_functions if c is not None)
-    needed: set[Node] = set()
-    for node in order:  # children come before parents
-        if node in targets or any(c in needed for c, _ in node.next_functions):
-            needed.add(node)
-    return needed
 
 
 def _fit(grad: Any, child: Node, index: int, parent: Node, slot: int, create_graph: bool) -> Any:
@@ -118,10 +97,10 @@ def run_backward(
     root_nodes = list(dict.fromkeys(node for node, _ in roots))
     deps = _count_dependencies(root_nodes)
     wanted = {node for node, _ in inputs} if inputs is not None else None
-    needed = _needed_nodes(root_nodes, wanted) if wanted is not None else None
     captured: dict[Node, Any] = {}
-    ready = [n for n in root_nodes if deps.get(n, 0) == 0]
-    check = anomaly.is_anomaly_enabled()
+    skip = _skipped_nodes(root_nodes, wanted) if wanted is not None else ()
+    ready = [n for n in root_nodes if n not in deps]
+    slow = anomaly.is_anomaly_enabled()
     # inf/nan in gradients are the user's to see (anomaly mode checks them), not numpy warnings
     with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
         while ready:
@@ -131,24 +110,65 @@ def run_backward(
                 grad = _apply_pre_hooks(node, grad)
             if wanted is not None and node in wanted:
                 captured[node] = grad
-            run = grad is not None and (needed is None or node in needed)
-            if run and wanted is not None and isinstance(node, AccumulateGrad):
-                run = False
-            outputs = _call(node, grad, create_graph, check) if run else ()
-            if not retain_graph and run:
-                node._release()
+            if grad is None or node in skip:
+                outputs: tuple[Any, ...] = ()
+            else:
+                if slow or node._post_hooks:
+                    outputs = _call(node, grad, create_graph, slow)
+                else:
+                    outputs = node._run(grad, create_graph)
+                if not retain_graph:
+                    node._release()
             for slot, (child, index) in enumerate(node.next_functions):
                 if child is None:
                     continue
                 g = outputs[slot] if slot < len(outputs) else None
                 if g is not None:
-                    _add(buffers, child, index, _fit(g, child, index, node, slot, create_graph))
-                deps[child] -= 1
-                if deps[child] == 0:
+                    if (
+                        create_graph
+                        or child._n_out != 1
+                        or g.shape != child._shape
+                        or g.dtype != child._dtype
+                    ):
+                        g = _fit(g, child, index, node, slot, create_graph)
+                    if child._n_out != 1:
+                        _add(buffers, child, index, g)
+                    else:
+                        old = buffers.get(child)
+                        buffers[child] = g if old is None else old + g
+                remaining = deps[child] - 1
+                deps[child] = remaining
+                if not remaining:
                     ready.append(child)
     if inputs is None:
         return None
     return [_select(captured.get(node), node, index) for node, index in inputs]
+
+
+def _skipped_nodes(roots: Sequence[Node], wanted: set[Node]) -> set[Node]:
+    """For ``autograd.grad``: nodes that need not run (no wanted edge below them), and the
+    leaves' accumulators (nothing accumulates into ``.grad``)."""
+    order: list[Node] = []
+    stack: list[tuple[Node, bool]] = [(r, False) for r in roots]
+    seen: set[Node] = set()
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        stack.extend((c, False) for c, _ in node.next_functions if c is not None)
+    reach: set[Node] = set(wanted)
+    skip: set[Node] = set()
+    for node in order:  # children come before parents
+        if any(c in reach for c, _ in node.next_functions) and not isinstance(node, AccumulateGrad):
+            reach.add(node)
+        else:
+            skip.add(node)
+    return skip
 
 
 def _call(node: Node, grad: Any, create_graph: bool, check: bool) -> tuple[Any, ...]:

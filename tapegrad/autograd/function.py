@@ -34,15 +34,16 @@ INPLACE_HINT = (
 class Node:
     """A recorded operation: knows how to turn the gradient of its output into input gradients."""
 
-    __slots__ = ("next_functions", "_shape", "_dtype", "_pre_hooks", "_post_hooks", "_trace")
+    # Hooks and the anomaly trace are rare: class defaults, set per node only when used.
+    __slots__ = ("next_functions", "_shape", "_dtype", "__dict__")
+    _pre_hooks: list[tuple[int, Hook]] | None = None
+    _post_hooks: list[Callable[..., Any]] | None = None
+    _trace: str | None = None
     _n_out = 1
     node_name = "Node"
 
     def __init__(self) -> None:
         self.next_functions: tuple[Edge, ...] = ()
-        self._pre_hooks: list[tuple[int, Hook]] | None = None
-        self._post_hooks: list[Callable[..., Any]] | None = None
-        self._trace: str | None = None
 
     def name(self) -> str:
         """The PyTorch name of this node, e.g. ``MulBackward0``."""
@@ -127,10 +128,19 @@ class AccumulateGrad(Node):
 
     __slots__ = ("variable", "__weakref__")
     node_name = "AccumulateGrad"
+    saves = ()
 
     def __init__(self, variable: Any) -> None:
         super().__init__()
         self.variable = variable
+
+    @property
+    def _shape(self) -> tuple[int, ...]:  # type: ignore[override]
+        return self.variable.data.shape
+
+    @property
+    def _dtype(self) -> np.dtype:  # type: ignore[override]
+        return self.variable.data.dtype
 
     def _meta(self, index: int) -> tuple[tuple[int, ...], np.dtype]:
         data = self.variable.data
@@ -195,7 +205,7 @@ class FunctionCtx:
 class BackwardCFunction(Node, FunctionCtx):
     """Node created by ``Function.apply``: it is also the ``ctx`` passed to forward/backward."""
 
-    __slots__ = ("__dict__", "__weakref__")
+    __slots__ = ("__weakref__",)
     _function: type[Function]
 
     def name(self) -> str:
@@ -278,6 +288,7 @@ class Function:
         )
         node._n_out = len(outputs)
         node._out_meta = [(o.data.shape, o.data.dtype) for o in outputs]
+        node._shape, node._dtype = node._out_meta[0]
         wrapped = []
         for i, out in enumerate(outputs):
             if not isinstance(out, Tensor):

@@ -99,7 +99,7 @@ class Pow(Op):
         p = self.exponent
         if p == 0:
             return (g * 0,)
-        return (g * (p * a ** (p - 1)),)
+        return (g * (p * a if p == 2 else p * a ** (p - 1)),)
 
 
 class PowTensor(Op):

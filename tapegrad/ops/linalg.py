@@ -21,8 +21,8 @@ class Mm(Op):
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
         (na, _), (nb, _) = self.next_functions
         return (
-            g @ xp.mT(b) if na is not None else None,
-            xp.mT(a) @ g if nb is not None else None,
+            g @ b.mT if na is not None else None,
+            a.mT @ g if nb is not None else None,
         )
 
 
@@ -38,7 +38,7 @@ class Dot(Op):
         return np.dot(a, b)
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
-        return g * b, g * a
+        return (None if b is None else g * b, None if a is None else g * a)
 
 
 class Matmul(Op):
@@ -70,7 +70,7 @@ class Matmul(Op):
         g2 = xp.reshape(g, g_shape)
         ga = gb = None
         if b is not None:
-            ga = xp.reshape(xp.sum_to(g2 @ xp.mT(xp.reshape(b, b2_shape)), a2_shape), a_shape)
+            ga = xp.reshape(xp.sum_to(g2 @ xp.reshape(b, b2_shape).mT, a2_shape), a_shape)
         if a is not None:
-            gb = xp.reshape(xp.sum_to(xp.mT(xp.reshape(a, a2_shape)) @ g2, b2_shape), b_shape)
+            gb = xp.reshape(xp.sum_to(xp.reshape(a, a2_shape).mT @ g2, b2_shape), b_shape)
         return ga, gb
