@@ -1,0 +1,500 @@
+"""``Parameter`` and ``Module``: the bookkeeping behind every layer, as in ``torch.nn``.
+
+A Module finds its Parameters and submodules by walking its attributes in definition order;
+lists/tuples of Modules count as a ``ModuleList`` and dicts of Modules as a ``ModuleDict``, so
+their entries are named ``layers.0.weight`` or ``blocks.a.weight`` exactly as torch names them.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+import tapegrad
+from tapegrad import Tensor, no_grad
+
+# ============================================================================ Parameter
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module registers as a learnable parameter (``requires_grad=True``).
+
+    ``Parameter(t)`` shares ``t``'s data. Any other data is converted as ``tapegrad.tensor``.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, data: Any = None, requires_grad: bool = True) -> Parameter:
+        source = _parameter_array(data)
+        param = Tensor.__new__(cls)
+        # Initialised empty, then given the source array itself: Parameter(t) shares t's data.
+        Tensor.__init__(param, source.reshape(-1)[:0])
+        param.data = source
+        param.requires_grad_(requires_grad)
+        return param
+
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        """Everything happens in ``__new__`` (Tensor.__init__ would reset the data)."""
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+def _parameter_array(data: Any) -> np.ndarray:
+    if data is None:
+        return np.empty((0,), np.float32)
+    if isinstance(data, Tensor):
+        return data.data
+    return tapegrad.tensor(data).data
+
+
+# ============================================================================ Module
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` did not match: ``(missing_keys, unexpected_keys)``."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return (
+            f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
+            f"unexpected_keys={self.unexpected_keys})"
+        )
+
+
+class Module:
+    """Base class of all layers and models: subclasses define ``forward``."""
+
+    training: bool = True
+
+    def __init__(self) -> None:
+        """Start in training mode."""
+        object.__setattr__(self, "training", True)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation; every subclass overrides it."""
+        raise NotImplementedError(
+            f'Module [{type(self).__name__}] is missing the required "forward" function'
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        current = self.__dict__.get(name)
+        if value is not None:
+            if isinstance(current, Parameter) and not isinstance(value, Parameter):
+                raise TypeError(
+                    f"cannot assign '{_typename(value)}' as parameter '{name}' "
+                    "(tapegrad.nn.Parameter or None expected)"
+                )
+            if isinstance(current, Module) and not isinstance(value, Module):
+                raise TypeError(
+                    f"cannot assign '{_typename(value)}' as child module '{name}' "
+                    "(tapegrad.nn.Module or None expected)"
+                )
+        object.__setattr__(self, name, value)
+
+    # ------------------------------------------------------------------ discovery
+
+    def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """Parameters held directly by this module, in definition order."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield name, value
+
+    def _child_items(self) -> Iterator[tuple[str, Module]]:
+        """Direct submodules in definition order, duplicates included (as torch's _modules)."""
+        for name, value in vars(self).items():
+            child = _as_child(value)
+            if child is not None:
+                yield name, child
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """``(name, module)`` for each direct submodule (each module once)."""
+        seen: set[int] = set()
+        for name, child in self._child_items():
+            if id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
+    def children(self) -> Iterator[Module]:
+        """Each direct submodule."""
+        for _, child in self.named_children():
+            yield child
+
+    def named_modules(
+        self, memo: set[int] | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """``(dotted name, module)`` for this module and every submodule, depth first."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, child in self._child_items():
+            child_prefix = f"{prefix}.{name}" if prefix else name
+            yield from child.named_modules(memo, child_prefix, remove_duplicate)
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every submodule."""
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, parameter)``: ``weight``, ``0.bias``, ``layers.1.weight``..."""
+        modules = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if recurse
+            else [(prefix, self)]
+        )
+        seen: set[int] = set()
+        for module_prefix, module in modules:
+            for name, param in module._own_parameters():
+                if id(param) in seen:
+                    continue
+                if remove_duplicate:
+                    seen.add(id(param))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), param
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter (what an optimizer takes)."""
+        for _, param in self.named_parameters(recurse=recurse):
+            yield param
+
+    # ------------------------------------------------------------------ modes and grads
+
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and its submodules; return self."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        self.training = mode
+        for child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode (``train(False)``); return self."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the parameters' gradients: to None, or to zeros in place."""
+        for param in self.parameters():
+            if param.grad is None:
+                continue
+            if set_to_none:
+                param.grad = None
+                continue
+            if param.grad.grad_fn is not None:
+                param.grad = param.grad.detach()
+            with no_grad():
+                param.grad.zero_()
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every submodule, then on self (e.g. custom initialization)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(
+        self,
+        destination: dict[str, Tensor] | None = None,
+        prefix: str = "",
+        keep_vars: bool = False,
+    ) -> OrderedDict[str, Tensor]:
+        """Parameters by dotted name (torch's keys), detached unless ``keep_vars``."""
+        if destination is None:
+            destination = OrderedDict()
+        for name, param in self._own_parameters():
+            destination[prefix + name] = param if keep_vars else param.detach()
+        for name, child in self._child_items():
+            child.state_dict(destination, prefix + name + ".", keep_vars)
+        return destination  # type: ignore[return-value]
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
+        """Copy values (Tensors or numpy arrays) into the parameters in place.
+
+        Raises torch's ``Error(s) in loading state_dict`` on missing or unexpected keys (when
+        ``strict``) and on shape mismatches; parameter objects stay the same.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        missing: list[str] = []
+        unexpected: list[str] = []
+        errors: list[str] = []
+        _load(self, dict(state_dict), "", strict, missing, unexpected, errors)
+        if strict and unexpected:
+            keys = ", ".join(f'"{k}"' for k in unexpected)
+            errors.insert(0, f"Unexpected key(s) in state_dict: {keys}. ")
+        if strict and missing:
+            keys = ", ".join(f'"{k}"' for k in missing)
+            errors.insert(0, f"Missing key(s) in state_dict: {keys}. ")
+        if errors:
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                + "\n\t".join(errors)
+            )
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ repr
+
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses (e.g. ``in_features=3, ...``)."""
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [
+            f"({name}): {_addindent(repr(child), 2)}" for name, child in self._child_items()
+        ]
+        lines = extra_lines + child_lines
+        body = ""
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                body = extra_lines[0]
+            else:
+                body = "\n  " + "\n  ".join(lines) + "\n"
+        return f"{self._get_name()}({body})"
+
+
+def _load(
+    module: Module,
+    state: dict[str, Any],
+    prefix: str,
+    strict: bool,
+    missing: list[str],
+    unexpected: list[str],
+    errors: list[str],
+) -> None:
+    """torch's ``_load_from_state_dict`` + recursion, over walked parameters and children."""
+    own = dict(module._own_parameters())
+    for name, param in own.items():
+        key = prefix + name
+        if key in state:
+            _copy_into(param, key, state[key], errors)
+        elif strict:
+            missing.append(key)
+    children = dict(module._child_items())
+    if strict:
+        for key in state:
+            if key.startswith(prefix):
+                head, *rest = key[len(prefix) :].split(".", 1)
+                if head not in (children if rest else own):
+                    unexpected.append(key)
+    for name, child in children.items():
+        child_prefix = prefix + name + "."
+        child_state = {k: v for k, v in state.items() if k.startswith(child_prefix)}
+        _load(child, child_state, child_prefix, strict, missing, unexpected, errors)
+
+
+def _copy_into(param: Tensor, key: str, value: Any, errors: list[str]) -> None:
+    if not isinstance(value, Tensor) and not hasattr(value, "__array__"):
+        errors.append(
+            f'While copying the parameter named "{key}", expected Tensor or numpy array from '
+            f"checkpoint but received {type(value)}"
+        )
+        return
+    source = value.data if isinstance(value, Tensor) else np.asarray(value)
+    if source.shape != param.shape:
+        errors.append(
+            f"size mismatch for {key}: copying a param with shape {source.shape} from "
+            f"checkpoint, the shape in current model is {param.shape}."
+        )
+        return
+    try:
+        with no_grad():
+            param.copy_(source)
+    except Exception as exc:  # reported with the other errors, as torch does
+        errors.append(
+            f'While copying the parameter named "{key}", whose dimensions in the model are '
+            f"{param.shape} and whose dimensions in the checkpoint are {source.shape}, an "
+            f"exception occurred : {exc.args}."
+        )
+
+
+def _typename(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return "tapegrad.Tensor"
+    return type(value).__name__
+
+
+def _addindent(text: str, spaces: int) -> str:
+    """Indent every line but the first (torch's ``_addindent``)."""
+    first, *rest = text.split("\n")
+    if not rest:
+        return text
+    return "\n".join([first, *((" " * spaces + line) if line.strip() else "" for line in rest)])
+
+
+# ============================================================================ containers
+
+
+def _as_child(value: Any) -> Module | None:
+    """A Module, or a container view of a non-empty list/tuple/dict made only of Modules."""
+    if isinstance(value, Module):
+        return value
+    if isinstance(value, list | tuple) and value and all(isinstance(v, Module) for v in value):
+        return ModuleList._view(value)
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(k, str) and isinstance(v, Module) for k, v in value.items())
+    ):
+        return ModuleDict._view(value)
+    return None
+
+
+class ModuleList(Module):
+    """A list of Modules whose entries are registered as ``0``, ``1``, ...
+
+    A plain list of Modules assigned to a Module attribute is treated as one of these.
+    """
+
+    def __init__(self, modules: Any = None) -> None:
+        """Hold ``modules`` (any iterable of Modules)."""
+        super().__init__()
+        self._items: list[Module] | tuple[Module, ...] = []
+        if modules is not None:
+            self.extend(modules)
+
+    @classmethod
+    def _view(cls, items: list[Module] | tuple[Module, ...]) -> ModuleList:
+        view = cls()
+        view._items = items
+        return view
+
+    def _child_items(self) -> Iterator[tuple[str, Module]]:
+        for i, module in enumerate(self._items):
+            yield str(i), module
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        if isinstance(idx, slice):
+            return ModuleList(self._items[idx])
+        return self._items[_checked_index(idx, len(self._items))]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._items)
+
+    def append(self, module: Module) -> ModuleList:
+        """Add ``module`` at the end; return self."""
+        _check_module(module)
+        self._items.append(module)  # type: ignore[union-attr]
+        return self
+
+    def extend(self, modules: Any) -> ModuleList:
+        """Append every module of an iterable; return self."""
+        for module in modules:
+            self.append(module)
+        return self
+
+    def __repr__(self) -> str:
+        """torch's ModuleList repr: runs of identical entries shown once as ``(0-1): 2 x``."""
+        reprs = [repr(m) for m in self._items]
+        if not reprs:
+            return self._get_name() + "()"
+        runs: list[list[Any]] = []
+        for i, text in enumerate(reprs):
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        lines = [
+            _addindent(
+                f"({start}): {text}"
+                if start == end
+                else f"({start}-{end}): {end - start + 1} x {text}",
+                2,
+            )
+            for start, end, text in runs
+        ]
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class ModuleDict(Module):
+    """A dict of Modules registered under their (string) keys, in insertion order.
+
+    A plain dict of Modules assigned to a Module attribute is treated as one of these.
+    """
+
+    def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
+        """Hold the given ``name -> module`` entries."""
+        super().__init__()
+        self._items: dict[str, Module] = {}
+        for key, module in (modules or {}).items():
+            self[key] = module
+
+    @classmethod
+    def _view(cls, items: dict[str, Module]) -> ModuleDict:
+        view = cls()
+        view._items = items
+        return view
+
+    def _child_items(self) -> Iterator[tuple[str, Module]]:
+        yield from self._items.items()
+
+    def __getitem__(self, key: str) -> Module:
+        return self._items[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"module name should be a string. Got {type(key).__name__}")
+        _check_module(module)
+        self._items[key] = module
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def keys(self) -> Any:
+        """The entry names."""
+        return self._items.keys()
+
+    def values(self) -> Any:
+        """The modules."""
+        return self._items.values()
+
+    def items(self) -> Any:
+        """``(name, module)`` pairs."""
+        return self._items.items()
+
+
+def _check_module(module: Any) -> None:
+    if not isinstance(module, Module):
+        raise TypeError(f"{_typename(module)} is not a Module subclass")
+
+
+def _checked_index(idx: int, size: int) -> int:
+    """Normalize an int index into a container, raising torch's IndexError."""
+    idx = operator.index(idx)
+    if not -size <= idx < size:
+        raise IndexError(f"index {idx} is out of range")
+    return idx % size
