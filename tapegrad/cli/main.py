@@ -17,3 +17,8 @@ def main() -> None:
     tapegrad gradcheck [--op NAME]            numeric vs analytic gradients of every op
     tapegrad graph [CONFIG]                   print the grad_fn chain of a computation
     """
+
+
+from tapegrad.cli.train_cmd import train  # noqa: E402
+
+main.add_command(train)

@@ -1,0 +1,38 @@
+"""Training from experiment configs: the blog's loop, driven by YAML (no printing, no click).
+
+``run(load_config("configs/blog.yaml"), callback)`` trains and reports events to ``callback``.
+"""
+
+from tapegrad.train.config import (
+    Config,
+    ConfigError,
+    default_config,
+    dump_config,
+    load_config,
+)
+from tapegrad.train.loop import (
+    Callback,
+    EpochEnded,
+    Event,
+    RunResult,
+    RunStarted,
+    build_model,
+    fit,
+    run,
+)
+
+__all__ = [
+    "Callback",
+    "Config",
+    "ConfigError",
+    "EpochEnded",
+    "Event",
+    "RunResult",
+    "RunStarted",
+    "build_model",
+    "default_config",
+    "dump_config",
+    "fit",
+    "load_config",
+    "run",
+]

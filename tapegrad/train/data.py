@@ -1,0 +1,167 @@
+"""Training data: the blog's linear set, spirals, or a CSV file, drawn from the seeded generator."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import tapegrad as tg
+from tapegrad.train.config import CSV, LINEAR, SPIRALS, Config, ConfigError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Inputs ``x`` (n, d_in) float32; targets ``y`` (n, d_out) float32 or (n,) int64 labels."""
+
+    x: np.ndarray
+    y: np.ndarray
+    n_classes: int | None = None
+
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return len(self.x)
+
+    @property
+    def d_in(self) -> int:
+        """Number of input features."""
+        return self.x.shape[1]
+
+    @property
+    def d_out(self) -> int:
+        """Model outputs needed: one logit per class, else one per target column."""
+        return self.n_classes if self.n_classes is not None else self.y.shape[1]
+
+
+def make_dataset(config: Config) -> Dataset:
+    """The data set ``config`` describes; random kinds draw from ``tg.default_generator()``."""
+    kind = config["data.kind"]
+    if kind == LINEAR:
+        return linear(config["data.n"], config["data.weights"], config["data.noise"])
+    if kind == SPIRALS:
+        return spirals(
+            config["data.classes"], config["data.points_per_class"], config["data.noise"]
+        )
+    if kind == CSV:
+        classify = config["train.loss"] == "cross_entropy"
+        return read_csv(config["data.path"], config["data.target"], config["data.header"], classify)
+    raise ValueError(f"unknown data kind {kind!r}")
+
+
+def linear(n: int, weights: list[float], noise: float) -> Dataset:
+    """The blog's data: ``x ~ N(0,1)``, ``y = x @ weights + noise * N(0,1)`` (x drawn first)."""
+    x = tg.randn(n, len(weights))
+    w = tg.tensor(weights).reshape(-1, 1)
+    y = x.mm(w) + noise * tg.randn(n, 1)
+    return Dataset(x.numpy(), y.numpy())
+
+
+def spirals(classes: int, points: int, noise: float) -> Dataset:
+    """Interleaved 2-D spiral arms, one per class; ``noise`` jitters the angle (radians)."""
+    gen = tg.default_generator()
+    radius = np.linspace(0.0, 1.0, points)
+    xs, ys = [], []
+    for k in range(classes):
+        angle = np.linspace(0.0, 4.0, points) + 2 * math.pi * k / classes
+        angle = angle + noise * gen.standard_normal(points)
+        xs.append(np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1))
+        ys.append(np.full(points, k, dtype=np.int64))
+    return Dataset(np.concatenate(xs).astype(np.float32), np.concatenate(ys), classes)
+
+
+# ----------------------------------------------------------------------------- CSV
+
+
+def read_csv(
+    path: str | Path, target: list[str | int] | None, header: bool, classify: bool
+) -> Dataset:
+    """Numeric CSV -> Dataset; ``target`` names (or indexes) the target column(s), default last.
+
+    ``classify``: the target is one column of integer class labels 0..k-1.
+    """
+    path = Path(path)
+    names, rows = _read_rows(path, header)
+    width = len(names)
+    targets = _target_indices(path, names, target)
+    features = [i for i in range(width) if i not in targets]
+    if not features:
+        raise ConfigError(f"{path}: no input columns left after taking the target column(s)")
+    table = np.array(rows, dtype=np.float64).reshape(-1, width)
+    x = table[:, features].astype(np.float32)
+    if not classify:
+        return Dataset(x, table[:, targets].astype(np.float32))
+    return Dataset(x, *_labels(path, names, targets, table))
+
+
+def _read_rows(path: Path, header: bool) -> tuple[list[str], list[list[float]]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            lines = list(_numbered_rows(csv.reader(f)))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: CSV file not found (data.path)") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{path}: cannot read CSV file ({exc})") from None
+    if header and lines:
+        names = [name.strip() for name in lines.pop(0)[1]]
+    else:
+        names = [f"column {i}" for i in range(len(lines[0][1]) if lines else 0)]
+    if not lines:
+        raise ConfigError(f"{path}: no data rows")
+    return names, [_parse_row(path, number, row, names) for number, row in lines]
+
+
+def _numbered_rows(reader: csv.reader) -> Iterator[tuple[int, list[str]]]:
+    for row in reader:
+        if row and any(cell.strip() for cell in row):
+            yield reader.line_num, row
+
+
+def _parse_row(path: Path, line: int, row: list[str], names: list[str]) -> list[float]:
+    if len(row) != len(names):
+        raise ConfigError(f"{path} line {line}: expected {len(names)} fields, got {len(row)}")
+    values = []
+    for name, cell in zip(names, row):
+        try:
+            value = float(cell)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise ConfigError(f"{path} line {line}: column {name!r} must be a number, got {cell!r}")
+        values.append(value)
+    return values
+
+
+def _target_indices(path: Path, names: list[str], target: list[str | int] | None) -> list[int]:
+    if target is None:
+        return [len(names) - 1]
+    indices = []
+    for item in target:
+        if isinstance(item, int) and -len(names) <= item < len(names):
+            indices.append(item % len(names))
+        elif isinstance(item, str) and item in names:
+            indices.append(names.index(item))
+        else:
+            raise ConfigError(
+                f"{path}: data.target {item!r} is not a column; columns are {', '.join(names)}"
+            )
+    return indices
+
+
+def _labels(
+    path: Path, names: list[str], targets: list[int], table: np.ndarray
+) -> tuple[np.ndarray, int]:
+    if len(targets) != 1:
+        raise ConfigError(f"{path}: train.loss cross_entropy needs one target column of labels")
+    column = table[:, targets[0]]
+    if np.any(column < 0) or np.any(column != np.round(column)):
+        raise ConfigError(
+            f"{path}: target column {names[targets[0]]!r} must hold class labels 0, 1, 2, ... "
+            "for train.loss cross_entropy"
+        )
+    labels = column.astype(np.int64)
+    return labels, int(labels.max()) + 1
