@@ -935,7 +935,8 @@ def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarra
     if op.saves:
         _save(op, inputs, arrays, out, vc)
     result = _wrap(out, op, 0, vc, True)
-    result._is_view = op.is_view
+    if op.is_view:
+        result._is_view = True
     return result
 
 
