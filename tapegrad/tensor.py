@@ -899,7 +899,8 @@ def _edge_of(t: Any) -> tuple[Node | None, int]:
     acc = t._acc() if t._acc is not None else None
     if acc is None:
         acc = AccumulateGrad(t)
-        acc._pre_hooks = t._hooks
+        if t._hooks is not None:
+            acc._pre_hooks = t._hooks
         t._acc = weakref.ref(acc)
     return acc, 0
 

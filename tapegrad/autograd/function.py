@@ -131,7 +131,7 @@ class AccumulateGrad(Node):
     saves = ()
 
     def __init__(self, variable: Any) -> None:
-        super().__init__()
+        self.next_functions = ()
         self.variable = variable
 
     @property
