@@ -19,6 +19,7 @@ from tapegrad import _dtypes
 from tapegrad._array import broadcast_error, normalize_dim, normalize_dims, shape_str
 from tapegrad._printing import format_tensor
 from tapegrad.autograd import anomaly, grad_mode
+from tapegrad.autograd.engine import run_backward
 from tapegrad.autograd.function import AccumulateGrad, Node, _RemovableHandle
 from tapegrad.ops import elementwise as E
 from tapegrad.ops import linalg as L
@@ -270,6 +271,11 @@ class Tensor:
         create_graph: bool = False,
     ) -> None:
         """Compute the gradient of this tensor with respect to the leaves of its graph."""
+        if gradient is None and not create_graph and self.grad_fn and self.data.size == 1:
+            # the common case, ``loss.backward()``: straight to the engine
+            seed = np.ones(self.data.shape, self.data.dtype)
+            run_backward(((self.grad_fn, self._output_nr),), (seed,), bool(retain_graph), False)
+            return
         from tapegrad.autograd import backward
 
         backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
@@ -890,13 +896,12 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
 
 def _edge_of(t: Any) -> tuple[Node | None, int]:
     """The graph edge an input contributes: its grad_fn, its accumulator, or none."""
-    if not isinstance(t, Tensor):
+    if not isinstance(t, Tensor) or not t._requires_grad:
         return _NO_EDGE
     if t.grad_fn is not None:
         return t.grad_fn, t._output_nr
-    if not t._requires_grad:
-        return _NO_EDGE
-    acc = t._acc() if t._acc is not None else None
+    ref = t._acc
+    acc = ref() if ref is not None else None
     if acc is None:
         acc = AccumulateGrad(t)
         if t._hooks is not None:
@@ -926,7 +931,7 @@ def _finish(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: Any) -> T
 
 
 def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarray) -> Tensor:
-    """Make ``op`` the grad_fn of a new tensor holding ``out``."""
+    """Make ``op`` the grad_fn of a new tensor holding ``out``, saving what backward needs."""
     op.next_functions = tuple([_edge_of(t) for t in inputs])
     op._shape = out.shape
     op._dtype = out.dtype
@@ -935,7 +940,12 @@ def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarra
     vc = inputs[0]._vc if op.is_view else [0]
     if op.saves:
         _save(op, inputs, arrays, out, vc)
-    result = _wrap(out, op, 0, vc, True)
+    result = _new_tensor(Tensor)
+    result.data = out
+    result._requires_grad = True
+    result.grad_fn = op
+    result._output_nr = 0
+    result._vc = vc
     if op.is_view:
         result._is_view = True
     return result

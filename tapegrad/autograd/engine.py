@@ -94,22 +94,48 @@ def run_backward(
     buffers: dict[Node, Any] = {}
     for (node, index), grad in zip(roots, grads):
         _add(buffers, node, index, grad)
-    root_nodes = list(dict.fromkeys(node for node, _ in roots))
+    root_nodes = [roots[0][0]] if len(roots) == 1 else list(dict.fromkeys(n for n, _ in roots))
     deps = _count_dependencies(root_nodes)
-    wanted = {node for node, _ in inputs} if inputs is not None else None
-    captured: dict[Node, Any] = {}
-    skip = _skipped_nodes(root_nodes, wanted) if wanted is not None else ()
+    wanted = captured = None
+    skip: Any = ()
+    if inputs is not None:
+        wanted = {node for node, _ in inputs}
+        captured = {}
+        skip = _skipped_nodes(root_nodes, wanted)
     ready = [n for n in root_nodes if n not in deps]
-    slow = anomaly.is_anomaly_enabled()
+    slow = anomaly._state.enabled
+    mode = grad_mode._state
+    previous_mode, mode.enabled = mode.enabled, create_graph
+    try:
+        _propagate(ready, buffers, deps, skip, wanted, captured, retain_graph, create_graph, slow)
+    finally:
+        mode.enabled = previous_mode
+    if inputs is None:
+        return None
+    return [_select(captured.get(node), node, index) for node, index in inputs]
+
+
+def _propagate(
+    ready: list[Node],
+    buffers: dict[Node, Any],
+    deps: dict[Node, int],
+    skip: Any,
+    wanted: set[Node] | None,
+    captured: dict[Node, Any] | None,
+    retain_graph: bool,
+    create_graph: bool,
+    slow: bool,
+) -> None:
+    """Run ready nodes until none is left; a node is ready once all its consumers have run."""
     # inf/nan in gradients are the user's to see (anomaly mode checks them), not numpy warnings
-    with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):
         while ready:
             node = ready.pop()
             grad = buffers.pop(node, None)
             if node._pre_hooks and grad is not None:
                 grad = _apply_pre_hooks(node, grad)
             if wanted is not None and node in wanted:
-                captured[node] = grad
+                captured[node] = grad  # type: ignore[index]
             if grad is None or node in skip:
                 outputs: tuple[Any, ...] = ()
             else:
@@ -140,9 +166,6 @@ def run_backward(
                 deps[child] = remaining
                 if not remaining:
                     ready.append(child)
-    if inputs is None:
-        return None
-    return [_select(captured.get(node), node, index) for node, index in inputs]
 
 
 def _skipped_nodes(roots: Sequence[Node], wanted: set[Node]) -> set[Node]:
