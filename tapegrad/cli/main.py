@@ -19,6 +19,11 @@ def main() -> None:
     """
 
 
+from tapegrad.cli.inspect_cmd import gradcheck_cmd, graph_cmd  # noqa: E402
+
+main.add_command(gradcheck_cmd)
+main.add_command(graph_cmd)
+
 from tapegrad.cli.train_cmd import train  # noqa: E402
 
 main.add_command(train)

@@ -1,0 +1,380 @@
+"""``tapegrad gradcheck`` and ``tapegrad graph``: look inside the gradients.
+
+The commands parse options, call the library (the op registry and ``check_gradients``, or
+``tapegrad.autograd.graph.walk``) and hand plain results to ``render_inspect``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import numpy as np
+
+import tapegrad
+from tapegrad.autograd.gradcheck import GradcheckReport, check_gradients
+from tapegrad.autograd.graph import to_dot, to_json, truncate, walk
+from tapegrad.cli import render_inspect as out
+from tapegrad.cli.render import is_terminal
+
+# ============================================================================ gradcheck
+
+
+@dataclass
+class Failure:
+    """One failing sample: what disagreed, and the worst element's two values."""
+
+    sample: str
+    message: str
+    numerical: float | None = None
+    analytical: float | None = None
+
+
+@dataclass
+class CheckResult:
+    """The gradcheck outcome for one op (or one parameter), over all its samples."""
+
+    name: str
+    samples: int = 0
+    max_abs_err: float = 0.0
+    max_rel_err: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every sample passed."""
+        return not self.failures
+
+    def add(self, sample: str, run: Callable[[], GradcheckReport]) -> None:
+        """Run one check and fold its report in; an exception counts as a failure."""
+        self.samples += 1
+        try:
+            report = run()
+        except Exception as exc:  # a crashing op is a failed check, not a crashed command
+            self.failures.append(Failure(sample, f"{type(exc).__name__}: {exc}"))
+            return
+        self.max_abs_err = max(self.max_abs_err, report.max_abs_err)
+        self.max_rel_err = max(self.max_rel_err, report.max_rel_err)
+        if not report.ok:
+            numerical, analytical = report.worst or (None, None)
+            message = report.failures[0] if report.failures else "gradients disagree"
+            self.failures.append(Failure(sample, message, numerical, analytical))
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable record printed by ``--json``."""
+        return {
+            "name": self.name,
+            "samples": self.samples,
+            "max_abs_err": _finite(self.max_abs_err),
+            "max_rel_err": _finite(self.max_rel_err),
+            "ok": self.ok,
+            "failures": [
+                {**vars(f), "numerical": _finite(f.numerical), "analytical": _finite(f.analytical)}
+                for f in self.failures
+            ],
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: those become null."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Finite-difference step and the tolerances of the comparison."""
+
+    eps: float
+    atol: float
+    rtol: float
+    seed: int
+
+
+def check_op(op: Any, tol: Tolerances) -> CheckResult:
+    """Gradcheck one registry entry over all its samples, in float64."""
+    from tapegrad.testing.opinfo import sample_tensors
+
+    result = CheckResult(op.name)
+    for sample in op.samples(np.random.default_rng(tol.seed)):
+
+        def run(sample: Any = sample) -> GradcheckReport:
+            return check_gradients(
+                lambda *t: op.apply(tapegrad, t, sample),
+                sample_tensors(sample, dtype=tapegrad.float64),
+                eps=tol.eps,
+                atol=tol.atol,
+                rtol=tol.rtol,
+                seed=tol.seed,
+            )
+
+        result.add(sample.desc, run)
+    return result
+
+
+def select(names: Sequence[str], known: Sequence[str], what: str) -> list[str]:
+    """The requested names (all when none), deduplicated; unknown ones are a usage error."""
+    if not names:
+        return list(known)
+    for name in names:
+        if name not in known:
+            raise click.BadParameter(_unknown(name, known, what), param_hint="'--op'")
+    return list(dict.fromkeys(names))
+
+
+def _unknown(name: str, known: Sequence[str], what: str) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    if close:
+        return f"unknown {what} {name!r}; did you mean {' or '.join(map(repr, close))}?"
+    return f"unknown {what} {name!r}; known {what}s: {', '.join(known)}"
+
+
+def run_checks(
+    items: Sequence[str], check: Callable[[str], CheckResult], output: out.GradcheckOutput
+) -> list[CheckResult]:
+    """Check each item, streaming results to ``output``."""
+    start = time.perf_counter()
+    output.start(items)
+    results: list[CheckResult] = []
+    try:
+        for item in items:
+            results.append(check(item))
+            output.result(results[-1])
+    except KeyboardInterrupt:
+        output.finish(results, time.perf_counter() - start)
+        out.print_note(f"interrupted after {len(results)} of {len(items)}")
+        raise SystemExit(130) from None
+    output.finish(results, time.perf_counter() - start)
+    return results
+
+
+@click.command("gradcheck")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--op",
+    "ops",
+    multiple=True,
+    metavar="NAME",
+    help="Check only this op (with CONFIG: this parameter). Repeatable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per checked op.")
+@click.option(
+    "--eps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-6,
+    show_default=True,
+    help="Finite-difference step.",
+)
+@click.option(
+    "--atol",
+    type=click.FloatRange(min=0),
+    default=1e-5,
+    show_default=True,
+    help="Absolute tolerance.",
+)
+@click.option(
+    "--rtol",
+    type=click.FloatRange(min=0),
+    default=1e-3,
+    show_default=True,
+    help="Relative tolerance.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the sample inputs and upstream gradients.",
+)
+@click.pass_context
+def gradcheck_cmd(
+    ctx: click.Context,
+    config: str | None,
+    ops: tuple[str, ...],
+    as_json: bool,
+    eps: float,
+    atol: float,
+    rtol: float,
+    seed: int,
+) -> None:
+    """Compare analytic gradients with central differences, in float64.
+
+    \b
+    Without CONFIG: every op of the registry, every sample input.
+    With CONFIG: the loss of that config's model, with respect to each parameter.
+    Exit status: 0 all pass, 1 a check failed, 2 usage error.
+    """
+    tol = Tolerances(eps, atol, rtol, seed)
+    if config is None:
+        results = _check_registry(ops, tol, as_json)
+    else:
+        results = _check_config(config, ops, tol, as_json)
+    if not all(r.ok for r in results):
+        ctx.exit(1)
+
+
+def _check_registry(ops: Sequence[str], tol: Tolerances, as_json: bool) -> list[CheckResult]:
+    from tapegrad.testing import opinfo
+
+    by_name = {op.name: op for op in opinfo.OPS}
+    names = select(ops, list(by_name), "op")
+    output = out.gradcheck_output(as_json, is_terminal(), "op")
+    return run_checks(names, lambda name: check_op(by_name[name], tol), output)
+
+
+def _check_config(
+    config: str, params: Sequence[str], tol: Tolerances, as_json: bool
+) -> list[CheckResult]:
+    case = _load_case(config, double=True)
+    named = dict(case.parameters)
+    names = select(params, list(named), "parameter")
+    output = out.gradcheck_output(as_json, is_terminal(), "parameter")
+    return run_checks(names, lambda name: _check_parameter(case, name, tol), output)
+
+
+def _check_parameter(case: ConfigCase, name: str, tol: Tolerances) -> CheckResult:
+    """d loss / d parameter: the parameter is the only input that varies."""
+    param = dict(case.parameters)[name]
+    result = CheckResult(name)
+    result.add(
+        "loss",
+        lambda: check_gradients(
+            lambda p: case.loss(),
+            (param,),
+            eps=tol.eps,
+            atol=tol.atol,
+            rtol=tol.rtol,
+            seed=tol.seed,
+        ),
+    )
+    return result
+
+
+# ============================================================================ graph
+
+GRAD_PRINT_MAX = 16  # larger gradients are summarized by their norm
+
+BLOG_CODE = """\
+x1 = tapegrad.ones(2, 2, requires_grad=True)
+x2 = tapegrad.tensor(1.1, requires_grad=True)
+y = x1 * (x2 + 2)
+z = y.pow(2) * 3
+out = z.mean()
+"""
+
+
+def blog_example() -> tuple[Any, dict[str, Any]]:
+    """The blog's "Digging deeper" graph: ``out`` and its named tensors."""
+    x1 = tapegrad.ones(2, 2, requires_grad=True)
+    x2 = tapegrad.tensor(1.1, requires_grad=True)
+    y = x1 * (x2 + 2)
+    y.retain_grad()
+    z = y.pow(2) * 3
+    z.retain_grad()
+    result = z.mean()
+    return result, {"out": result, "x1": x1, "x2": x2, "y": y, "z": z}
+
+
+@click.command("graph")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tree", "dot", "json"]),
+    default="tree",
+    show_default=True,
+    help="A tree of grad_fn nodes, a Graphviz digraph, or JSON nodes and edges.",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Show only N levels below the output.",
+)
+@click.option("--no-values", is_flag=True, help="Tree only: skip backward() and the gradients.")
+def graph_cmd(config: str | None, fmt: str, depth: int | None, no_values: bool) -> None:
+    """Print the backward graph (grad_fn, next_functions) of a computation.
+
+    Without CONFIG: the blog's example, then its gradients after out.backward().
+    With CONFIG: one training step's loss for that config's model.
+    """
+    terminal = is_terminal()
+    if config is None:
+        loss, names = blog_example()
+        root, header, grads = "out", BLOG_CODE + "\nout.grad_fn\n", ["x1", "x2", "y", "z"]
+    else:
+        case = _load_case(config, double=False)
+        loss, names = case.loss(), {**dict(case.inputs), **dict(case.parameters)}
+        root, header = "loss", f"{config}: the loss of one training step\n\nloss.grad_fn\n"
+        grads = [name for name, _ in case.parameters]
+    graph = walk(loss, names)
+    if fmt != "tree":
+        shown = graph if depth is None else truncate(graph, depth)
+        text = to_dot(shown) if fmt == "dot" else to_json(shown) + "\n"
+        out.print_text(text, terminal)
+        return
+    out.print_text(header, terminal)
+    styled = terminal and len(graph.nodes) <= out.STYLED_MAX_NODES
+    out.print_tree(out.tree_lines(graph, depth), styled)
+    if not no_values:
+        out.print_text(_gradients_text(loss, root, names, grads), terminal)
+
+
+def _gradients_text(loss: Any, root: str, names: dict[str, Any], grads: Sequence[str]) -> str:
+    """Run backward and show each named tensor's ``.grad`` as PyTorch prints it."""
+    loss.backward()
+    lines = [f"\n{root}.backward()"]
+    for name in grads:
+        grad = names[name].grad
+        if grad.numel() <= GRAD_PRINT_MAX:
+            lines += [f"{name}.grad", repr(grad)]
+        else:
+            norm = float(np.linalg.norm(grad.numpy()))
+            lines.append(f"{name}.grad  {list(grad.shape)}  norm {norm:.4f}")
+    return "\n".join(lines) + "\n"
+
+
+# ============================================================================ configs
+
+
+@dataclass
+class ConfigCase:
+    """One training step of a config: the model's named parameters, the batch, the loss."""
+
+    parameters: list[tuple[str, Any]]
+    inputs: list[tuple[str, Any]]
+    loss: Callable[[], Any]
+
+
+def _load_case(config: str, double: bool) -> ConfigCase:
+    """Build the config's data and model as ``tapegrad train`` does (same seed, same order);
+    ``double`` casts parameters and float data to float64 (for gradcheck)."""
+    from tapegrad.train import ConfigError, build_model, load_config
+    from tapegrad.train.data import make_dataset
+    from tapegrad.train.loop import LOSSES, batches
+
+    try:
+        cfg = load_config(config)
+        tapegrad.manual_seed(cfg["seed"])
+        data = make_dataset(cfg)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    sizes = [data.d_in, *cfg["model.hidden"], data.d_out]
+    model = build_model(sizes, cfg["model.activation"], cfg["model.init"])
+    x, y, _ = next(batches(data, cfg["train.batch_size"]))
+    parameters = list(model.named_parameters())
+    if double:
+        x, y = _double(x), _double(y)
+        for _, p in parameters:
+            p.data = p.data.astype(np.float64)
+    loss_fn = LOSSES[cfg["train.loss"]]
+    return ConfigCase(parameters, [("x", x), ("y", y)], lambda: loss_fn(model(x), y))
+
+
+def _double(t: Any) -> Any:
+    return t.double() if t.dtype.is_floating_point else t
