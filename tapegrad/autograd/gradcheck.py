@@ -138,12 +138,15 @@ def _compare(
     if not numeric.size:
         return
     abs_err = np.abs(numeric - analytic)
-    rel_err = abs_err / np.maximum(np.abs(numeric), 1e-12)
     k = int(np.argmax(abs_err))
     if abs_err.flat[k] >= report.max_abs_err:
         report.worst = (float(numeric.flat[k]), float(analytic.flat[k]))
     report.max_abs_err = max(report.max_abs_err, float(abs_err.max()))
-    report.max_rel_err = max(report.max_rel_err, float(np.where(abs_err > atol, rel_err, 0).max()))
+    # relative error means something only where the numerical value is not itself ~0
+    meaningful = np.abs(numeric) > atol
+    if meaningful.any():
+        rel_err = float((abs_err[meaningful] / np.abs(numeric[meaningful])).max())
+        report.max_rel_err = max(report.max_rel_err, rel_err)
     if not np.allclose(analytic, numeric, atol=atol, rtol=rtol):
         report.ok = False
         bad = np.argwhere(~np.isclose(analytic, numeric, atol=atol, rtol=rtol))[0]
