@@ -179,23 +179,21 @@ def gradcheck(
     return False
 
 
-def gradgradcheck(
+def check_second_order(
     func: Callable[..., Any],
     inputs: Any,
     grad_outputs: Sequence[Any] | None = None,
-    *,
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-3,
-    raise_exception: bool = True,
     seed: int = 1,
-) -> bool:
-    """Check second derivatives: gradcheck of the (recorded) first-order gradient function."""
+) -> GradcheckReport:
+    """Check second derivatives: ``check_gradients`` of the recorded first-order gradient
+    (with respect to the inputs and to the upstream gradient ``grad_outputs``)."""
     from tapegrad.tensor import Tensor, _wrap
 
     inputs = _tensors(inputs)
     rng = np.random.default_rng(seed)
-    diff = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     with enable_grad():
         outputs = [o for o in _outputs(func, inputs) if o.requires_grad]
     if grad_outputs is None:
@@ -203,7 +201,6 @@ def gradgradcheck(
             _wrap(rng.uniform(0.5, 1.5, size=o.shape).astype(o.data.dtype), requires_grad=True)
             for o in outputs
         ]
-    grad_outputs = list(grad_outputs)
 
     def first_order(*args: Any) -> tuple[Any, ...]:
         xs, gs = args[: len(inputs)], args[len(inputs) :]
@@ -215,12 +212,27 @@ def gradgradcheck(
             for g, w in zip(grads, wrt)
         )
 
-    del diff
-    return gradcheck(
-        first_order,
-        (*inputs, *grad_outputs),
-        eps=eps,
-        atol=atol,
-        rtol=rtol,
-        raise_exception=raise_exception,
+    return check_gradients(
+        first_order, (*inputs, *grad_outputs), eps=eps, atol=atol, rtol=rtol, seed=seed
     )
+
+
+def gradgradcheck(
+    func: Callable[..., Any],
+    inputs: Any,
+    grad_outputs: Sequence[Any] | None = None,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    seed: int = 1,
+) -> bool:
+    """Check second derivatives of ``func`` at ``inputs`` against finite differences of its
+    first derivatives. True, or ``GradcheckError`` (False with ``raise_exception=False``)."""
+    report = check_second_order(func, inputs, grad_outputs, eps, atol, rtol, seed)
+    if report.ok:
+        return True
+    if raise_exception:
+        raise GradcheckError("\n".join(report.failures))
+    return False

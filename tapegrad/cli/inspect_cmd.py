@@ -17,7 +17,7 @@ import click
 import numpy as np
 
 import tapegrad
-from tapegrad.autograd.gradcheck import GradcheckReport, check_gradients
+from tapegrad.autograd.gradcheck import GradcheckReport, check_gradients, check_second_order
 from tapegrad.autograd.graph import to_dot, to_json, truncate, walk
 from tapegrad.cli import render_inspect as out
 from tapegrad.cli.render import is_terminal
@@ -95,15 +95,17 @@ class Tolerances:
     seed: int
 
 
-def check_op(op: Any, tol: Tolerances) -> CheckResult:
-    """Gradcheck one registry entry over all its samples, in float64."""
+def check_op(op: Any, tol: Tolerances, second_order: bool = False) -> CheckResult:
+    """Gradcheck one registry entry over all its samples, in float64 (second derivatives
+    too, with ``second_order``)."""
     from tapegrad.testing.opinfo import sample_tensors
 
     result = CheckResult(op.name)
+    check = check_second_order if second_order else check_gradients
     for sample in op.samples(np.random.default_rng(tol.seed)):
 
         def run(sample: Any = sample) -> GradcheckReport:
-            return check_gradients(
+            return check(
                 lambda *t: op.apply(tapegrad, t, sample),
                 sample_tensors(sample, dtype=tapegrad.float64),
                 eps=tol.eps,
@@ -190,6 +192,11 @@ def run_checks(
     show_default=True,
     help="Seed of the sample inputs and upstream gradients.",
 )
+@click.option(
+    "--second-order",
+    is_flag=True,
+    help="Check second derivatives (gradgradcheck) of every registry op instead.",
+)
 @click.pass_context
 def gradcheck_cmd(
     ctx: click.Context,
@@ -200,6 +207,7 @@ def gradcheck_cmd(
     atol: float,
     rtol: float,
     seed: int,
+    second_order: bool,
 ) -> None:
     """Compare analytic gradients with central differences, in float64.
 
@@ -209,21 +217,25 @@ def gradcheck_cmd(
     Exit status: 0 all pass, 1 a check failed, 2 usage error.
     """
     tol = Tolerances(eps, atol, rtol, seed)
+    if second_order and config is not None:
+        raise click.UsageError("--second-order checks the op registry; give no CONFIG with it")
     if config is None:
-        results = _check_registry(ops, tol, as_json)
+        results = _check_registry(ops, tol, as_json, second_order)
     else:
         results = _check_config(config, ops, tol, as_json)
     if not all(r.ok for r in results):
         ctx.exit(1)
 
 
-def _check_registry(ops: Sequence[str], tol: Tolerances, as_json: bool) -> list[CheckResult]:
+def _check_registry(
+    ops: Sequence[str], tol: Tolerances, as_json: bool, second_order: bool = False
+) -> list[CheckResult]:
     from tapegrad.testing import opinfo
 
     by_name = {op.name: op for op in opinfo.OPS}
     names = select(ops, list(by_name), "op")
     output = out.gradcheck_output(as_json, is_terminal(), "op")
-    return run_checks(names, lambda name: check_op(by_name[name], tol), output)
+    return run_checks(names, lambda name: check_op(by_name[name], tol, second_order), output)
 
 
 def _check_config(

@@ -275,13 +275,54 @@ def test_nan_gradients_fail_and_json_stays_strict(monkeypatch: pytest.MonkeyPatc
 def test_ctrl_c_keeps_what_was_checked(monkeypatch: pytest.MonkeyPatch):
     real = inspect_cmd.check_op
 
-    def interrupt_on_mul(op, tol):
+    def interrupt_on_mul(op, tol, second_order=False):
         if op.name == "mul":
             raise KeyboardInterrupt
-        return real(op, tol)
+        return real(op, tol, second_order)
 
     monkeypatch.setattr(inspect_cmd, "check_op", interrupt_on_mul)
     result = run("--op", "add", "--op", "mul", "--op", "sub")
     assert result.exit_code == 130
     assert [line.split()[0] for line in result.stdout.splitlines()[1:-1]] == ["add"]
     assert "interrupted after 1 of 3" in result.stderr
+
+
+class FirstOrderOnlySquare(Function):
+    """Right first derivative, but its backward uses a detached input: second order is wrong."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 2 * x.detach()
+
+
+def test_second_order_passes_for_registry_ops():
+    result = run("--second-order", "--op", "mul", "--op", "tanh", "--op", "log_softmax")
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:-1]] == [
+        "mul",
+        "tanh",
+        "log_softmax",
+    ]
+
+
+def test_second_order_catches_a_backward_that_is_not_differentiable(monkeypatch):
+    square = OpInfo("square_fn", "X", lambda ns, a: FirstOrderOnlySquare.apply(a), np.cbrt, _vector)
+    monkeypatch.setattr(opinfo, "OPS", [square])
+    assert run("--op", "square_fn").exit_code == 0
+    result = run("--second-order", "--op", "square_fn")
+    assert result.exit_code == 1
+    assert "square_fn" in result.output
+
+
+def test_second_order_with_a_config_is_a_usage_error(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("seed: 0\n")
+    result = run("--second-order", str(config))
+    assert result.exit_code == 2
+    assert "--second-order" in result.output
