@@ -795,36 +795,20 @@ class Tensor:
 
     def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """In-place clamp."""
-
-        def clip(a: np.ndarray, _: Any, out: np.ndarray, casting: str) -> None:
-            np.clip(a, min, max, out=out, casting=casting)
-
-        return _inplace(self, clip, lambda t, _: t.clamp(min, max), None)
+        return _inplace(self, _clip_kernel, _clamp_recorded, (min, max))
 
     def zero_(self) -> Tensor:
         """Fill with zeros in place."""
-        return self.fill_(0)
+        return _inplace(self, _fill_kernel, _fill_recorded, 0)
 
     def fill_(self, value: Any) -> Tensor:
         """Fill with ``value`` in place."""
-
-        def fill(a: np.ndarray, v: Any, out: np.ndarray, casting: str) -> None:
-            out[...] = v
-
         value = value.item() if isinstance(value, Tensor) else value
-        return _inplace(self, fill, lambda t, v: t * 0 + v, value)
+        return _inplace(self, _fill_kernel, _fill_recorded, value)
 
     def copy_(self, src: Any) -> Tensor:
         """Copy ``src`` (broadcast) into self in place."""
-
-        def copy(a: np.ndarray, s: Any, out: np.ndarray, casting: str) -> None:
-            np.copyto(out, s, casting="unsafe")
-
-        def record(t: Tensor, s: Any) -> Tensor:
-            s = _as_tensor(s)
-            return _run_op(E.CopyInto(), (t, s), (t.data, s.data))
-
-        return _inplace(self, copy, record, src)
+        return _inplace(self, _copy_kernel, _copy_recorded, src)
 
 
 class _MinMax(tuple):
@@ -1185,6 +1169,31 @@ def _inplace(
         raise RuntimeError(message or str(exc)) from None
     t._vc[0] += 1
     return t
+
+
+def _clip_kernel(a: np.ndarray, bounds: tuple[Any, Any], out: np.ndarray, casting: str) -> None:
+    np.clip(a, bounds[0], bounds[1], out=out, casting=casting)
+
+
+def _clamp_recorded(t: Tensor, bounds: tuple[Any, Any]) -> Tensor:
+    return t.clamp(*bounds)
+
+
+def _fill_kernel(a: np.ndarray, value: Any, out: np.ndarray, casting: str) -> None:
+    out.fill(value)
+
+
+def _fill_recorded(t: Tensor, value: Any) -> Tensor:
+    return t * 0 + value
+
+
+def _copy_kernel(a: np.ndarray, src: Any, out: np.ndarray, casting: str) -> None:
+    np.copyto(out, src, casting="unsafe")
+
+
+def _copy_recorded(t: Tensor, src: Any) -> Tensor:
+    src = _as_tensor(src)
+    return _run_op(E.CopyInto(), (t, src), (t.data, src.data))
 
 
 def _inplace_recorded(t: Tensor, record: Callable[..., Tensor], other: Any) -> Tensor:
