@@ -5,14 +5,19 @@ from __future__ import annotations
 from tapegrad import _indexing  # noqa: E402,F401,I001  (registers Tensor.__getitem__ helpers)
 from tapegrad._dtypes import (
     bool,  # noqa: A004
+    double,
     dtype,
+    float,  # noqa: A004
     float16,
     float32,
     float64,
+    half,
+    int,  # noqa: A004
     int8,
     int16,
     int32,
     int64,
+    long,
     uint8,
 )
 from tapegrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

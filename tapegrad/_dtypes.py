@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 
@@ -33,6 +35,13 @@ int64 = dtype("int64")
 uint8 = dtype("uint8")
 bool = dtype("bool")  # noqa: A001 - PyTorch's name
 
+# PyTorch's aliases (``dtype=torch.float`` is float32, ``torch.long`` is int64, ...)
+float = float32  # noqa: A001
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001
+
 ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool)
 _BY_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
@@ -58,9 +67,9 @@ def to_numpy_dtype(d: dtype | str | type | np.dtype) -> np.dtype:
         return d.np
     if isinstance(d, str) and d in _BY_NAME:
         return _BY_NAME[d].np
-    if d is float:
+    if d is builtins.float:
         return DEFAULT_FLOAT.np
-    if d is int:
+    if d is builtins.int:
         return int64.np
     try:
         return from_numpy_dtype(np.dtype(d)).np

@@ -237,3 +237,10 @@ def test_len_iter_bool():
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(x)
     assert bool(tg.tensor(1.0))
+
+
+def test_pytorch_dtype_aliases():
+    assert tg.float is tg.float32 and tg.double is tg.float64 and tg.half is tg.float16
+    assert tg.long is tg.int64 and tg.int is tg.int32
+    assert tg.ones(2, dtype=tg.long).dtype == tg.int64
+    assert tg.ones(2, dtype=float).dtype == tg.float32 and tg.ones(2, dtype=int).dtype == tg.int64
