@@ -99,14 +99,21 @@ class Optimizer:
                     param.grad.zero_()
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update the parameters once; implemented by each optimizer."""
-        raise NotImplementedError
+        """One update of every parameter that has a gradient; returns the closure's loss."""
+        loss = None
+        if closure is not None:
+            with tapegrad.enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for param in group["params"]:
+                    if param.grad is not None:
+                        self._update(param, group)
+        return loss
 
-    def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:
-        if closure is None:
-            return None
-        with tapegrad.enable_grad():
-            return closure()
+    def _update(self, param: Tensor, group: dict[str, Any]) -> None:
+        """Update one parameter in place from its gradient; each optimizer defines it."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ checkpointing
 
