@@ -11,7 +11,15 @@ from tapegrad import _dtypes
 from tapegrad._array import broadcast_error, normalize_dim
 from tapegrad.ops import elementwise as E
 from tapegrad.ops import shape as S
-from tapegrad.tensor import Tensor, _as_tensor, _result_dtype, _run_op, _shape_arg, _wrap
+from tapegrad.tensor import (
+    Tensor,
+    _as_tensor,
+    _result_dtype,
+    _run_op,
+    _scalar_type_name,
+    _shape_arg,
+    _wrap,
+)
 
 # ----------------------------------------------------------------------------- random state
 
@@ -223,7 +231,7 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
     if cond.dtype != np.bool_:
         raise RuntimeError(
             f"where expected condition to be a boolean tensor, but got a tensor "
-            f"with dtype {cond.dtype.name}"
+            f"with dtype {_scalar_type_name(cond.dtype)}"
         )
     a = input if isinstance(input, Tensor) else None
     b = other if isinstance(other, Tensor) else None
@@ -270,9 +278,16 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         if p.ndim != parts[0].ndim or any(
             a != b for j, (a, b) in enumerate(zip(p.shape, parts[0].shape)) if j != axis
         ):
+            if p.ndim != parts[0].ndim:
+                raise RuntimeError(
+                    f"Tensors must have same number of dimensions: got {parts[0].ndim} and {p.ndim}"
+                )
+            dim = next(
+                j for j, (a, b) in enumerate(zip(p.shape, parts[0].shape)) if a != b and j != axis
+            )
             raise RuntimeError(
                 f"Sizes of tensors must match except in dimension {axis}. Expected size "
-                f"{list(parts[0].shape)} but got size {list(p.shape)} for tensor number {i} "
+                f"{parts[0].shape[dim]} but got size {p.shape[dim]} for tensor number {i} "
                 "in the list."
             )
     return _run_op(S.Cat(), parts, [p.data for p in parts], axis=axis)

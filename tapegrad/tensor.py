@@ -515,7 +515,7 @@ class Tensor:
         if self.data.dtype.kind != _FLOAT_KIND:
             raise RuntimeError(
                 "mean(): could not infer output dtype. Input dtype must be either a floating "
-                f"point or complex dtype. Got: {_torch_dtype_name(self.data.dtype)}"
+                f"point or complex dtype. Got: {_scalar_type_name(self.data.dtype)}"
             )
         if dim is None:
             return _run_op(R.Mean(), (self,), (self.data,))
@@ -573,7 +573,7 @@ class Tensor:
 
     def mm(self, mat2: Tensor) -> Tensor:
         """Matrix product of two 2-D tensors."""
-        a, b = _same_dtype(self, _as_tensor(mat2), "mm")
+        a, b = self, _as_tensor(mat2)
         if a.ndim != 2 or b.ndim != 2:
             bad = "self" if a.ndim != 2 else "mat2"
             raise RuntimeError(f"{bad} must be a matrix")
@@ -582,11 +582,12 @@ class Tensor:
                 f"mat1 and mat2 shapes cannot be multiplied "
                 f"({a.shape[0]}x{a.shape[1]} and {b.shape[0]}x{b.shape[1]})"
             )
+        a, b = _same_dtype(a, b, "mm")
         return _run_op(L.Mm(), (a, b), (a.data, b.data))
 
     def matmul(self, other: Tensor) -> Tensor:
         """Matrix product with PyTorch's rules for 1-D, 2-D and batched operands."""
-        a, b = _same_dtype(self, _as_tensor(other), "matmul")
+        a, b = self, _as_tensor(other)
         if a.ndim == 0 or b.ndim == 0:
             raise RuntimeError(
                 f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
@@ -595,6 +596,7 @@ class Tensor:
         if a.ndim == 2 and b.ndim == 2:
             return a.mm(b)
         _check_matmul(a.shape, b.shape)
+        a, b = _same_dtype(a, b, "matmul")
         if a.ndim == 1 and b.ndim == 1:
             return _run_op(L.Dot(), (a, b), (a.data, b.data))
         return _run_op(L.Matmul(), (a, b), (a.data, b.data))
@@ -856,13 +858,13 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     target = None if dtype is None else _dtypes.to_numpy_dtype(dtype)
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.ndarray):
+    if isinstance(data, np.ndarray | np.generic):  # numpy data keeps its dtype, as in torch
         _dtypes.from_numpy_dtype(data.dtype)
-        return data.astype(target) if target is not None else data.copy()
+        return np.array(data, dtype=target)
     try:
         arr = np.array(data)
-    except ValueError as exc:
-        raise ValueError(f"could not build a tensor from this data: {exc}") from None
+    except ValueError:
+        raise ValueError(_ragged_message(data)) from None
     if arr.dtype == object or arr.dtype.kind in "USV":
         kind = type(data).__name__ if arr.ndim == 0 else "a ragged or non-numeric sequence"
         raise TypeError(
@@ -876,6 +878,20 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     return arr
+
+
+def _ragged_message(data: Any, dim: int = 0) -> str:
+    """PyTorch's message for nested lists of unequal lengths."""
+    items = list(data)
+    lengths = [len(x) if isinstance(x, list | tuple) else None for x in items]
+    first = lengths[0] if lengths else None
+    for n in lengths:
+        if n != first:
+            return f"expected sequence of length {first} at dim {dim + 1} (got {n or 0})"
+    for x in items:
+        if isinstance(x, list | tuple):
+            return _ragged_message(x, dim + 1)
+    return "could not build a tensor from this data (nested lists of unequal lengths?)"
 
 
 def _edge_of(t: Any) -> tuple[Node | None, int]:
@@ -1071,6 +1087,21 @@ def _same_dtype(a: Tensor, b: Tensor, name: str) -> tuple[Tensor, Tensor]:
             f"{_torch_dtype_name(a.data.dtype)} != {_torch_dtype_name(b.data.dtype)}"
         )
     return a, b
+
+
+def _scalar_type_name(np_dtype: np.dtype) -> str:
+    """PyTorch's ScalarType name (``Float``, ``Long``...) used in some of its messages."""
+    return {
+        "float32": "Float",
+        "float64": "Double",
+        "float16": "Half",
+        "int64": "Long",
+        "int32": "Int",
+        "int16": "Short",
+        "int8": "Char",
+        "uint8": "Byte",
+        "bool": "Bool",
+    }.get(np_dtype.name, np_dtype.name)
 
 
 def _torch_dtype_name(np_dtype: np.dtype) -> str:

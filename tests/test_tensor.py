@@ -244,3 +244,18 @@ def test_pytorch_dtype_aliases():
     assert tg.long is tg.int64 and tg.int is tg.int32
     assert tg.ones(2, dtype=tg.long).dtype == tg.int64
     assert tg.ones(2, dtype=float).dtype == tg.float32 and tg.ones(2, dtype=int).dtype == tg.int64
+
+
+def test_numpy_scalars_keep_their_dtype_and_ragged_lists_are_explained():
+    assert tg.tensor(np.float64(2.5)).dtype == tg.float64
+    with pytest.raises(ValueError, match=r"expected sequence of length 2 at dim 1 \(got 1\)"):
+        tg.tensor([[1, 2], [3]])
+
+
+def test_messages_use_pytorch_names():
+    with pytest.raises(RuntimeError, match="Got: Long"):
+        tg.ones(2, dtype=tg.int64).mean()
+    with pytest.raises(RuntimeError, match="Expected size 3 but got size 4 for tensor number 1"):
+        tg.cat([tg.ones(2, 3), tg.ones(2, 4)])
+    with pytest.raises(RuntimeError, match="boolean tensor, but got a tensor with dtype Float"):
+        tg.where(tg.ones(2), tg.ones(2), tg.ones(2))
