@@ -24,6 +24,7 @@ from tapegrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_en
 from tapegrad.functional import (
     abs,  # noqa: A004
     add,
+    addmm,
     arange,
     argmax,
     argmin,

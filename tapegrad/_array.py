@@ -13,13 +13,17 @@ def sum_to(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
-    if lead < 0 or any(s != 1 and s != g for s, g in zip(shape, grad.shape[lead:])):
+    axes = list(range(lead))
+    for i, (s, g) in enumerate(zip(shape, grad.shape[lead:])):
+        if s != g:
+            if s != 1:
+                raise ValueError(
+                    f"gradient of shape {list(grad.shape)} can't be summed to {list(shape)}"
+                )
+            axes.append(lead + i)
+    if lead < 0:
         raise ValueError(f"gradient of shape {list(grad.shape)} can't be summed to {list(shape)}")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, s in enumerate(shape) if s == 1 and grad.shape[lead + i] != 1
-    )
-    out = grad.sum(axis=axes, keepdims=True) if axes else grad
-    return out.reshape(shape)
+    return grad.sum(axis=tuple(axes)).reshape(shape) if axes else grad.reshape(shape)
 
 
 def broadcast_error(a: tuple[int, ...], b: tuple[int, ...]) -> str | None:

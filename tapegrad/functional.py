@@ -215,6 +215,11 @@ sign = _method("sign")
 clone = _method("clone")
 
 
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
+    """``input + mat1 @ mat2`` in one node (AddmmBackward0), as ``torch.addmm``."""
+    return _as_tensor(input).addmm(mat1, mat2)
+
+
 def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     """Elementwise maximum; ties split the gradient evenly."""
     return _as_tensor(input).maximum(other)

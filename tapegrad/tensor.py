@@ -585,6 +585,21 @@ class Tensor:
         a, b = _same_dtype(a, b, "mm")
         return _run_op(L.Mm(), (a, b), (a.data, b.data))
 
+    def addmm(self, mat1: Tensor, mat2: Tensor) -> Tensor:
+        """``self + mat1 @ mat2`` (self broadcast to the product's shape), in one node."""
+        a, b = _as_tensor(mat1), _as_tensor(mat2)
+        product = (a.shape[0], b.shape[1]) if a.ndim == 2 and b.ndim == 2 else None
+        if product is None or a.shape[1] != b.shape[0]:
+            a.mm(b)  # raises mm's own message
+        message = broadcast_error(self.shape, product) if self.ndim <= 2 else "too many dims"
+        if message is not None or np.broadcast_shapes(self.shape, product) != product:
+            raise RuntimeError(
+                f"The expanded size of the tensor must match the product: self of shape "
+                f"{shape_str(self.shape)} can't be broadcast to {shape_str(product)}"
+            )
+        bias, a, b = (t.to(_result_dtype(a, b).name) for t in (self, a, b))
+        return _run_op(L.Addmm(), (bias, a, b), (bias.data, a.data, b.data))
+
     def matmul(self, other: Tensor) -> Tensor:
         """Matrix product with PyTorch's rules for 1-D, 2-D and batched operands."""
         a, b = self, _as_tensor(other)

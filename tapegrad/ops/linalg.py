@@ -26,6 +26,28 @@ class Mm(Op):
         )
 
 
+class Addmm(Op):
+    """``bias + a @ b`` as one node: what ``nn.Linear`` records (PyTorch's name, too)."""
+
+    __slots__ = ()
+    node_name = "AddmmBackward0"
+    saves = (1, 2)
+    saved_only_for = {1: 2, 2: 1}
+
+    def forward(self, bias: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = a @ b
+        out += bias  # NOTE: into the fresh product, so no second full-size temporary
+        return out
+
+    def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
+        (nbias, _), (na, _), (nb, _) = self.next_functions
+        return (
+            g if nbias is not None else None,
+            g @ b.mT if na is not None else None,
+            a.mT @ g if nb is not None else None,
+        )
+
+
 class Dot(Op):
     """1-D @ 1-D."""
 

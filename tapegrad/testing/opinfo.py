@@ -417,6 +417,17 @@ OPS: list[OpInfo] = [
         _fixed((((3, 4), (4, 2)), "3x4 @ 4x2", {}), (((1, 5), (5, 1)), "row @ column", {})),
     ),
     _op(
+        "addmm",
+        "AddmmBackward0",
+        lambda ns, c, a, b: ns.addmm(c, a, b),
+        lambda c, a, b: c + a @ b,
+        _fixed(
+            (((4,), (3, 5), (5, 4)), "row bias (nn.Linear)", {}),
+            (((1, 4), (3, 5), (5, 4)), "1xN bias", {}),
+            (((3, 4), (3, 5), (5, 4)), "full bias", {}),
+        ),
+    ),
+    _op(
         "matmul_2d",
         "MmBackward0",
         lambda ns, a, b: a @ b,

@@ -303,7 +303,7 @@ def test_config_graph_goes_down_to_each_parameter(config: str):
     heads = node_lines(result.stdout)
     names = [h.split()[0] for h in heads]
     assert names[:3] == ["SumBackward0", "PowBackward0", "SubBackward0"]
-    assert {"MmBackward0", "AddBackward0", "ReluBackward0", "TBackward0"} <= set(names)
+    assert {"AddmmBackward0", "ReluBackward0", "TBackward0"} <= set(names)
     leaves = sorted(h.split(" -> ")[1].split()[0] for h in heads if h.startswith("AccumulateGrad"))
     assert leaves == ["0.bias", "0.weight", "2.bias", "2.weight"]
     assert "input x [4, 3] float32, needs no gradient" in result.stdout  # one batch of 4

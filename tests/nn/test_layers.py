@@ -77,12 +77,13 @@ def test_linear_init_is_reproducible_with_manual_seed() -> None:
         assert not np.array_equal(first[key].data, other[key].data)
 
 
-def test_linear_grad_fn_chain() -> None:
+def test_linear_grad_fn_chain_is_torchs() -> None:
     lin = nn.Linear(3, 2)
     out = lin(tg.randn(4, 3))
-    assert out.grad_fn.name() == "AddBackward0"
-    names = {node.name() for node, _ in out.grad_fn.next_functions if node is not None}
-    assert names == {"MmBackward0", "AccumulateGrad"}
+    assert out.grad_fn.name() == "AddmmBackward0"
+    names = [None if n is None else n.name() for n, _ in out.grad_fn.next_functions]
+    assert names == ["AccumulateGrad", None, "TBackward0"]
+    assert out.grad_fn.next_functions[0][0].variable is lin.bias
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
