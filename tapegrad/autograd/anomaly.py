@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import traceback
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,9 +47,21 @@ class detect_anomaly:  # noqa: N801 - PyTorch's name
         _state.enabled = self._prev
 
 
+_PACKAGE = Path(__file__).resolve().parents[1]
+# Frames from these parts of tapegrad are the engine's own; nn/, train/, cli/ are kept.
+_ENGINE = tuple(
+    str(_PACKAGE / part)
+    for part in ("autograd", "ops", "tensor.py", "functional.py", "_indexing.py")
+)
+
+
 def forward_trace() -> str:
-    """The user's stack at the point a node is created (the engine's own frames dropped)."""
-    frames = [f for f in traceback.extract_stack()[:-1] if "/tapegrad/" not in f.filename]
+    """The stack at the point a node is created, without the engine's own frames."""
+    frames = [
+        f
+        for f in traceback.extract_stack()[:-1]
+        if not str(Path(f.filename).resolve()).startswith(_ENGINE)
+    ]
     return "".join(traceback.format_list(frames[-8:]))
 
 

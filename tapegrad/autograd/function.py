@@ -35,7 +35,7 @@ class Node:
     """A recorded operation: knows how to turn the gradient of its output into input gradients."""
 
     # Hooks and the anomaly trace are rare: class defaults, set per node only when used.
-    __slots__ = ("next_functions", "_shape", "_dtype", "__dict__")
+    __slots__ = ("next_functions", "_shape", "_dtype", "__dict__", "__weakref__")
     _pre_hooks: list[tuple[int, Hook]] | None = None
     _post_hooks: list[Callable[..., Any]] | None = None
     _trace: str | None = None
@@ -126,7 +126,7 @@ class _RemovableHandle:
 class AccumulateGrad(Node):
     """The node standing for a leaf tensor: adds the incoming gradient into ``leaf.grad``."""
 
-    __slots__ = ("variable", "__weakref__")
+    __slots__ = ("variable",)
     node_name = "AccumulateGrad"
     saves = ()
 
@@ -205,7 +205,7 @@ class FunctionCtx:
 class BackwardCFunction(Node, FunctionCtx):
     """Node created by ``Function.apply``: it is also the ``ctx`` passed to forward/backward."""
 
-    __slots__ = ("__weakref__",)
+    __slots__ = ()
     _function: type[Function]
 
     def name(self) -> str:

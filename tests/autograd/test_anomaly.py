@@ -45,3 +45,17 @@ def test_set_detect_anomaly_as_call_and_context():
         assert is_anomaly_enabled()
     finally:
         set_detect_anomaly(False)
+
+
+def test_forward_trace_keeps_frames_outside_the_engine(tmp_path, monkeypatch):
+    # a caller in a folder named like the package must still appear in the trace
+    module = tmp_path / "tapegrad_project" / "user_code.py"
+    module.parent.mkdir()
+    module.write_text("def build(x):\n    return x.sqrt()\n")
+    monkeypatch.syspath_prepend(str(module.parent))
+    import user_code
+
+    with detect_anomaly():
+        y = user_code.build(tg.tensor([1.0], requires_grad=True))
+    assert "user_code.py" in y.grad_fn._trace and "return x.sqrt()" in y.grad_fn._trace
+    assert "tensor.py" not in y.grad_fn._trace

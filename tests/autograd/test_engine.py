@@ -182,3 +182,9 @@ def test_second_derivative_of_cube():
     assert g.item() == pytest.approx(12.0)
     (g2,) = tg.autograd.grad(g, x)
     assert g2.item() == pytest.approx(12.0)
+
+
+def test_every_node_can_be_weakly_referenced():
+    x = tg.ones(2, requires_grad=True)
+    for out in (x + 1, x * 2, x.relu(), x.sum(), x[0]):
+        assert weakref.ref(out.grad_fn)() is out.grad_fn
