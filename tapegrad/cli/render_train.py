@@ -38,8 +38,9 @@ def header_line(event: RunStarted) -> str:
     c = event.config
     model = " -> ".join(map(str, event.layer_sizes))
     batch = c["train.batch_size"] or "full"
+    verb = f"resuming after epoch {event.start_epoch}:" if event.start_epoch else "training"
     return (
-        f"training {model} {c['model.activation']} ({event.parameters} parameters) "
+        f"{verb} {model} {c['model.activation']} ({event.parameters} parameters) "
         f"on {event.samples} {c['data.kind']} samples: {c['train.loss']}, "
         f"{c['train.optimizer']} lr {c['train.lr']:g}, batch {batch}, {c['train.epochs']} epochs"
     )
@@ -52,8 +53,8 @@ def summary_lines(result: RunResult) -> list[str]:
         f"final loss  {result.final_loss:.4e}  (epoch {result.epochs_done})",
         f"best loss   {result.best_loss:.4e}  (epoch {best if best is not None else '-'})",
     ]
-    if result.accuracies:
-        lines.append(f"accuracy    {result.accuracies[-1]:.4f}")
+    if result.final_accuracy is not None:
+        lines.append(f"accuracy    {result.final_accuracy:.4f}")
     lines.append(f"wall time   {result.seconds:.3f} s  ({result.epochs_per_second:,.0f} epochs/s)")
     if result.out_dir:
         lines.append(f"saved to    {result.out_dir}")
@@ -173,7 +174,9 @@ class RichRenderer:
         if isinstance(event, RunStarted):
             self.err_console.print(header_line(event), style="dim")
             epochs = event.config["train.epochs"]
-            self.task = self.progress.add_task("train", total=epochs, loss="-")
+            self.task = self.progress.add_task(
+                "train", total=epochs, completed=event.start_epoch, loss="-"
+            )
             self.progress.start()
             return
         self.progress.update(self.task, completed=event.epoch, loss=f"{event.loss:.4e}")

@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import math
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
 
 from tapegrad.cli.render import is_terminal, stderr_console, stdout_console
 from tapegrad.cli.render_train import JsonRenderer, PlainRenderer, QuietRenderer, RichRenderer
-from tapegrad.train import ConfigError, dump_config, load_config, run
+from tapegrad.train import ConfigError, RunResult, dump_config, load_config, resume, run
+from tapegrad.train.checkpoint import load_run
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @click.command("train", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("args", nargs=-1, metavar="[CONFIG] [KEY=VALUE]...")
 @click.option("--out", metavar="DIR", help="Write the run's files to DIR (sets output.dir).")
+@click.option(
+    "--resume",
+    "resume_dir",
+    metavar="RUN_DIR",
+    help="Continue the run saved in RUN_DIR (its config, model, optimizer and random state); "
+    "only train.epochs, train.log_every and train.checkpoint_every may be overridden.",
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Replace the run files in a non-empty output directory."
+)
+@click.option(
+    "--detect-anomaly",
+    is_flag=True,
+    help="Check every gradient for NaN/inf and name the operation that made it (slower).",
+)
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per log line, then a summary."
 )
@@ -31,6 +54,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 def train(
     args: tuple[str, ...],
     out: str | None,
+    resume_dir: str | None,
+    overwrite: bool,
+    detect_anomaly: bool,
     as_json: bool,
     quiet: bool,
     print_config: bool,
@@ -42,13 +68,25 @@ def train(
     train.epochs=500 model.hidden=[64,64] seed=3.
 
     \b
+    Ctrl-C or SIGTERM stops after the current step and saves the run (a second one stops
+    at once); `--resume RUN_DIR` continues it exactly where it stopped.
+
+    \b
     Exit codes: 0 ok, 1 training failed (e.g. the loss diverged), 2 bad usage or config,
     130 interrupted (files written so far are kept).
     """
+    stop = StopRequest()
+    options = Options(out, resume_dir, overwrite, detect_anomaly, as_json, quiet, print_config)
     try:
-        code = _train(args, out, as_json, quiet, print_config)
+        with stop_on_signals(stop):
+            code = _train(args, options, stop, debug)
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE, debug)
+    except KeyboardInterrupt:  # a second signal, or one outside the training loop
+        click.echo(
+            "interrupted: stopped at once (the files of this run may be incomplete)", err=True
+        )
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except BrokenPipeError:
         _silence_stdout()
         raise SystemExit(EXIT_FAILED) from None
@@ -59,31 +97,146 @@ def train(
         raise SystemExit(code)
 
 
-def _train(
-    args: tuple[str, ...], out: str | None, as_json: bool, quiet: bool, print_config: bool
-) -> int:
-    path, overrides = split_args(args)
-    config = load_config(path, overrides, {"output.dir": out} if out is not None else {})
-    if print_config:
-        click.echo(dump_config(config), nl=False)
-        return EXIT_OK
-    renderer = make_renderer(as_json, quiet)
+@dataclass(frozen=True)
+class Options:
+    """The command's options other than the config, the overrides and --debug."""
+
+    out: str | None
+    resume_dir: str | None
+    overwrite: bool
+    detect_anomaly: bool
+    as_json: bool
+    quiet: bool
+    print_config: bool
+
+
+class StopRequest:
+    """Set by SIGINT/SIGTERM; the training loop asks it before every step.
+
+    The first signal asks for a clean stop; a second one, while the first is being honoured,
+    raises KeyboardInterrupt to stop at once.
+    """
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """The signal handler."""
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    @property
+    def name(self) -> str:
+        """``SIGINT`` or ``SIGTERM``."""
+        return signal.Signals(self.signal).name if self.signal is not None else "-"
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: StopRequest) -> Iterator[None]:
+    """Route SIGINT and SIGTERM to ``stop`` while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    for s in STOP_SIGNALS:
+        signal.signal(s, stop.handle)
     try:
-        result = run(config, renderer)
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+
+def _train(args: tuple[str, ...], options: Options, stop: StopRequest, debug: bool) -> int:
+    anomaly = options.detect_anomaly
+    if options.resume_dir is not None:
+        _check_resume_usage(args, options)
+        run_dir, overrides = options.resume_dir, list(args)
+        if options.print_config:
+            click.echo(dump_config(load_run(run_dir, overrides)[0]), nl=False)
+            return EXIT_OK
+
+        def start(renderer: Any) -> RunResult:
+            return resume(run_dir, overrides, renderer, should_stop=stop, detect_anomaly=anomaly)
+
+    else:
+        path, overrides = split_args(args)
+        values = {"output.dir": options.out} if options.out is not None else {}
+        config = load_config(path, overrides, values)
+        if options.print_config:
+            click.echo(dump_config(config), nl=False)
+            return EXIT_OK
+
+        def start(renderer: Any) -> RunResult:
+            return run(
+                config, renderer, should_stop=stop, detect_anomaly=anomaly,
+                overwrite=options.overwrite,
+            )  # fmt: skip
+
+    renderer = make_renderer(options.as_json, options.quiet)
+    try:
+        result = start(renderer)
     finally:
         getattr(renderer, "close", lambda: None)()
     renderer.finish(result)
-    code = {"diverged": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}.get(result.status, EXIT_OK)
-    if code != EXIT_OK:
-        click.echo(f"error: {result.message or result.status}", err=True)
-    return code
+    return _report(result, stop, debug, anomaly)
+
+
+def _check_resume_usage(args: Sequence[str], options: Options) -> None:
+    if args and "=" not in args[0]:
+        raise ConfigError(
+            f"command line: --resume takes its config from RUN_DIR/config.yaml; got {args[0]!r}"
+            " (give only KEY=VALUE overrides)"
+        )
+    for flag, given in (("--out", options.out is not None), ("--overwrite", options.overwrite)):
+        if given:
+            raise ConfigError(f"command line: {flag} cannot be combined with --resume")
+
+
+def _report(result: RunResult, stop: StopRequest, debug: bool, anomaly: bool) -> int:
+    """One line on stderr for anything but success (the anomaly report adds the forward
+    trace); the exit code."""
+    if result.status == "interrupted":
+        saved = _saved(result)
+        click.echo(f"interrupted ({stop.name}): {result.message}; {saved}", err=True)
+        return EXIT_INTERRUPTED
+    if result.status in ("diverged", "failed"):
+        if debug and result.error is not None:
+            traceback.print_exception(result.error, file=sys.stderr)
+        message = result.message or result.status
+        if result.error is not None and not anomaly and not debug:
+            message += " (rerun with --debug for the traceback)"
+        click.echo(f"error: {message}", err=True)
+        return EXIT_FAILED
+    if not math.isfinite(result.final_loss):
+        click.echo("warning: the loss is not finite (train.stop_on_nonfinite is false)", err=True)
+    return EXIT_OK
+
+
+def _saved(result: RunResult) -> str:
+    if not result.out_dir:
+        return "nothing saved (no --out)"
+    if not result.resumable:
+        return f"metrics kept in {result.out_dir}, model not saved (stopped mid-update)"
+    return f"saved to {result.out_dir}; continue with: tapegrad train --resume {result.out_dir}"
 
 
 def split_args(args: Sequence[str]) -> tuple[Path | None, list[str]]:
     """``[CONFIG] [KEY=VALUE ...]``: the first argument is the config unless it is an override."""
-    if args and ("=" not in args[0] or Path(args[0]).is_file()):
+    if args and ("=" not in args[0] or _is_file(args[0])):
         return Path(args[0]), list(args[1:])
     return None, list(args)
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a name too long, or with a NUL: not a file
+        return False
 
 
 def make_renderer(as_json: bool, quiet: bool) -> Any:

@@ -1,6 +1,7 @@
 """Training from experiment configs: the blog's loop, driven by YAML (no printing, no click).
 
-``run(load_config("configs/blog.yaml"), callback)`` trains and reports events to ``callback``.
+``run(load_config("configs/blog.yaml"), callback)`` trains and reports events to ``callback``;
+``resume(run_dir)`` continues a saved run exactly where it stopped.
 """
 
 from tapegrad.train.config import (
@@ -16,8 +17,10 @@ from tapegrad.train.loop import (
     Event,
     RunResult,
     RunStarted,
+    Trainer,
     build_model,
     fit,
+    resume,
     run,
 )
 
@@ -32,7 +35,9 @@ __all__ = [
     "build_model",
     "default_config",
     "dump_config",
+    "Trainer",
     "fit",
     "load_config",
+    "resume",
     "run",
 ]

@@ -103,10 +103,10 @@ def boolean() -> Check:
 
 
 def text() -> Check:
-    """A non-empty string."""
+    """A non-empty string without NUL characters (no path can hold one)."""
 
     def convert(value: Any) -> str:
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value or "\0" in value:
             raise ValueError
         return value
 
@@ -218,6 +218,12 @@ SCHEMA: dict[str, Key] = {
     ),
     "train.batch_size": Key(None, optional(integer(ge=1)), "null = full batch"),
     "train.log_every": Key(10, integer(ge=1), "report every N epochs"),
+    "train.stop_on_nonfinite": Key(
+        True, boolean(), "stop when the loss becomes nan or inf (false: run on)"
+    ),
+    "train.checkpoint_every": Key(
+        None, optional(integer(ge=1)), "also save a checkpoint every N epochs; null = at the end"
+    ),
     "output.dir": Key(None, optional(text()), "where run files go; null = write nothing"),
 }
 
@@ -311,14 +317,16 @@ def read_yaml(path: Path) -> Any:
         source = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise ConfigError(f"{clip(str(path))}: cannot read config file ({exc})") from None
     return _safe_load(source, str(path))
 
 
 def _safe_load(source: str, where: str) -> Any:
     try:
         return yaml.safe_load(source)
+    except RecursionError:  # PyYAML's parser recurses: a few hundred nested brackets
+        raise ConfigError(f"{where}: YAML error: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         position = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -326,6 +334,8 @@ def _safe_load(source: str, where: str) -> Any:
         raise ConfigError(f"{where}{position}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where}: YAML error: {exc}") from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"{where}: YAML error: {clip(str(exc))}") from None
 
 
 def flatten(document: Any, where: str) -> dict[str, Any]:
@@ -360,10 +370,11 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
+        where = f"{COMMAND_LINE} ({clip(item)})"
         if not sep or not key.strip():
-            raise ConfigError(f"{COMMAND_LINE}: expected KEY=VALUE, got {item!r}")
-        key = _known_key(key.strip(), f"{COMMAND_LINE} ({item})")
-        values[key] = _safe_load(raw, f"{COMMAND_LINE} ({item})")
+            raise ConfigError(f"{COMMAND_LINE}: expected KEY=VALUE, got {clip(item)!r}")
+        key = _known_key(key.strip(), where)
+        values[key] = _safe_load(raw, where)
     return values
 
 
@@ -375,6 +386,8 @@ def _known_key(key: str, where: str) -> str:
             f"{where}: {key} is a section; set one of its keys, e.g. {_keys_of(key)[0]}"
         )
     section = key.split(".")[0]
+    if len(key) > 100:  # no sensible suggestion, and difflib is quadratic
+        raise ConfigError(f"{where}: unknown key {clip(key)}")
     if section in SECTIONS:  # compare leaf names: the shared "train." would match anything
         leaves = {k.split(".", 1)[1]: k for k in _keys_of(section)}
         close = difflib.get_close_matches(key.split(".", 1)[1], list(leaves), n=1, cutoff=0.6)
@@ -438,7 +451,7 @@ def _check(key: str, value: Any, sources: Mapping[str, str]) -> Any:
     try:
         return check.convert(value)
     except (ValueError, TypeError):
-        hint = _suggest(str(value), check.options)
+        hint = _suggest(value, check.options)
         message = f"must be {check.expected}, got {_show(value)}{hint}"
         raise _error(sources, key, message) from None
 
@@ -477,17 +490,53 @@ def _top_level() -> list[str]:
     return [k for k in SCHEMA if "." not in k] + list(SECTIONS)
 
 
-def _suggest(word: str, options: Iterable[str]) -> str:
+def _suggest(value: Any, options: Iterable[str]) -> str:
+    if not isinstance(value, str) or len(value) > 100:
+        return ""
     by_lower = {o.lower(): o for o in options}
-    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1, cutoff=0.6)
     return f"; did you mean {by_lower[close[0]]}?" if close else ""
 
 
-def _show(value: Any) -> str:
+def clip(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters (user input quoted in messages stays readable)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A short JSON-like rendering; bounded, because YAML aliases can nest a value
+    exponentially (or in a cycle) and printing it whole would never finish."""
+    return clip(_render(value, limit + 1, depth=0), limit)
+
+
+def _render(value: Any, budget: int, depth: int) -> str:
+    if isinstance(value, list | tuple | dict):
+        if depth > 4:
+            return "[...]" if not isinstance(value, dict) else "{...}"
+        items = value.items() if isinstance(value, dict) else value
+        parts: list[str] = []
+        used = 0
+        for item in items:
+            if used > budget:
+                parts.append("...")
+                break
+            if isinstance(value, dict):
+                k, v = item
+                part = f"{_render(k, budget, depth + 1)}: {_render(v, budget, depth + 1)}"
+            else:
+                part = _render(item, budget, depth + 1)
+            parts.append(part)
+            used += len(part) + 2
+        inner = ", ".join(parts)
+        return "{" + inner + "}" if isinstance(value, dict) else "[" + inner + "]"
     try:
-        return json.dumps(value)
+        text = json.dumps(value)
     except (TypeError, ValueError):
-        return repr(value)
+        try:
+            text = repr(value)
+        except ValueError:  # an integer too long to convert
+            text = f"<{type(value).__name__}>"
+    return clip(text, budget)
 
 
 def _kind_of(value: Any) -> str:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import math
+import stat
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +42,24 @@ class Dataset:
 
 
 def make_dataset(config: Config) -> Dataset:
-    """The data set ``config`` describes; random kinds draw from ``tg.default_generator()``."""
+    """The data set ``config`` describes; random kinds draw from ``tg.default_generator()``.
+
+    Data that overflow float32 (huge ``data.weights`` or ``data.noise``, or CSV values past
+    3.4e38) are refused: training on them could only report a meaningless divergence.
+    """
     kind = config["data.kind"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        data = _make(config, kind)
+    if not (np.isfinite(data.x).all() and np.isfinite(data.y).all()):
+        keys = {LINEAR: "data.weights and data.noise", SPIRALS: "data.noise"}.get(kind)
+        sources = [config.sources.get(k) for k in ("data.weights", "data.noise")]
+        where = config.get("data.path") or next(filter(None, sources), "defaults")
+        advice = f"check {keys}" if keys else "float32 holds numbers up to 3.4e38"
+        raise ConfigError(f"{where}: the data hold nan or inf values in float32; {advice}")
+    return data
+
+
+def _make(config: Config, kind: str) -> Dataset:
     if kind == LINEAR:
         return linear(config["data.n"], config["data.weights"], config["data.noise"])
     if kind == SPIRALS:
@@ -91,31 +110,72 @@ def read_csv(
     features = [i for i in range(width) if i not in targets]
     if not features:
         raise ConfigError(f"{path}: no input columns left after taking the target column(s)")
-    table = np.array(rows, dtype=np.float64).reshape(-1, width)
+    table = np.frombuffer(rows, dtype=np.float64).reshape(-1, width)
     x = table[:, features].astype(np.float32)
     if not classify:
         return Dataset(x, table[:, targets].astype(np.float32))
     return Dataset(x, *_labels(path, names, targets, table))
 
 
-def _read_rows(path: Path, header: bool) -> tuple[list[str], list[list[float]]]:
+def _read_rows(path: Path, header: bool) -> tuple[list[str], array]:
+    _check_file(path)
+    reader = None
     try:
         with path.open(newline="", encoding="utf-8") as f:
-            lines = list(_numbered_rows(csv.reader(f)))
+            reader = csv.reader(f)
+            return _parse_rows(path, _numbered_rows(reader), header)
     except FileNotFoundError:
         raise ConfigError(f"{path}: CSV file not found (data.path)") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ConfigError(f"{path}: cannot read CSV file ({exc})") from None
-    if header and lines:
-        names = [name.strip() for name in lines.pop(0)[1]]
-    else:
-        names = [f"column {i}" for i in range(len(lines[0][1]) if lines else 0)]
-    if not lines:
-        raise ConfigError(f"{path}: no data rows")
-    return names, [_parse_row(path, number, row, names) for number, row in lines]
+    except csv.Error as exc:  # e.g. a NUL byte, or a field over the csv module's size limit
+        line = reader.line_num if reader is not None else 1
+        raise ConfigError(f"{path} line {line}: cannot parse CSV ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} of a read block: {exc.reason})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read CSV file ({exc.strerror or exc})") from None
 
 
-def _numbered_rows(reader: csv.reader) -> Iterator[tuple[int, list[str]]]:
+def _check_file(path: Path) -> None:
+    # A directory or a device (/dev/zero) would fail late or read forever; FIFOs are fine.
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: CSV file not found (data.path)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read CSV file ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"{path}: is a directory, not a CSV file (data.path)")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise ConfigError(f"{path}: not a regular file (data.path)")
+
+
+def _parse_rows(
+    path: Path, lines: Iterator[tuple[int, list[str]]], header: bool
+) -> tuple[list[str], array]:
+    """Parse row by row into one flat array of doubles (8 bytes a cell: neither the text
+    nor Python floats of the whole file are held at once)."""
+    names: list[str] | None = None
+    header_line = 0
+    if header:
+        first = next(lines, None)
+        if first is None:
+            raise ConfigError(f"{path} line 1: the file is empty; expected a header row")
+        header_line, row = first
+        names = [name.strip() for name in row]
+    rows = array("d")
+    for number, row in lines:
+        if names is None:
+            names = [f"column {i}" for i in range(len(row))]
+        rows.extend(_parse_row(path, number, row, names))
+    if not rows:
+        what = "after the header" if header else "(the file is empty)"
+        raise ConfigError(f"{path} line {header_line + 1}: no data rows {what}")
+    return names or [], rows
+
+
+def _numbered_rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
     for row in reader:
         if row and any(cell.strip() for cell in row):
             yield reader.line_num, row
@@ -158,7 +218,8 @@ def _labels(
     if len(targets) != 1:
         raise ConfigError(f"{path}: train.loss cross_entropy needs one target column of labels")
     column = table[:, targets[0]]
-    if np.any(column < 0) or np.any(column != np.round(column)):
+    # The upper bound keeps the int64 cast exact; the memory check judges the class count.
+    if np.any(column < 0) or np.any(column != np.round(column)) or np.any(column >= 2**31):
         raise ConfigError(
             f"{path}: target column {names[targets[0]]!r} must hold class labels 0, 1, 2, ... "
             "for train.loss cross_entropy"

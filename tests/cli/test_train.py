@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +19,10 @@ import yaml
 from click.testing import CliRunner
 from rich.console import Console
 
+from tapegrad.cli import train_cmd
 from tapegrad.cli.main import main
 from tapegrad.cli.render_train import RichRenderer, loss_curve
-from tapegrad.train import default_config, load_config, run
+from tapegrad.train import EpochEnded, default_config, load_config, run
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 EPOCH_LINE = re.compile(r"^epoch +(\d+)  loss (\d\.\d{4}e[+-]\d{2})(  accuracy \d\.\d{4})?$")
@@ -139,6 +142,26 @@ def test_config_file_errors(tmp_path):
     assert f"{tmp_path / 'd.csv'} line 3: column 'b' must be a number, got 'x'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "{csv}: CSV file not found (data.path)"),
+        ("", "{csv} line 1: the file is empty; expected a header row"),
+        ("a,y\n", "{csv} line 2: no data rows after the header"),
+        ("a,y\n1,2\n3,4,5\n", "{csv} line 3: expected 2 fields, got 3"),
+        ("a,y\n1,2\n\n3,four\n", "{csv} line 4: column 'y' must be a number, got 'four'"),
+    ],
+)
+def test_csv_errors_name_file_and_line(tmp_path, text, message):
+    data = tmp_path / "d.csv"
+    if text is not None:
+        data.write_text(text)
+    result = train("data.kind=csv", f"data.path={data}", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2 and result.stdout == "" and "Traceback" not in result.output
+    assert result.stderr.strip() == "error: " + message.format(csv=data)
+    assert not (tmp_path / "run").exists()
+
+
 def test_debug_shows_the_traceback():
     result = train("train.lr=-0.1", "--debug")
     assert result.exit_code == 2 and "Traceback" in result.stderr
@@ -153,21 +176,163 @@ def test_divergence_exits_1_and_keeps_metrics(tmp_path):
     assert "RuntimeWarning" not in result.stderr
 
 
-def test_interrupt_exits_130(monkeypatch, tmp_path):
-    from tapegrad.train import loop
+class SignalAt:
+    """A renderer wrapper that sends this process ``signum`` after epoch ``epoch``."""
 
-    real_epoch, calls = loop._epoch, []
+    def __init__(self, renderer, epoch: int, signum: int, times: int = 1) -> None:
+        self.renderer, self.epoch, self.signum, self.times = renderer, epoch, signum, times
 
-    def epoch(*args):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_epoch(*args)
+    def __call__(self, event):
+        self.renderer(event)
+        if isinstance(event, EpochEnded) and event.epoch == self.epoch:
+            for _ in range(self.times):
+                os.kill(os.getpid(), self.signum)
 
-    monkeypatch.setattr(loop, "_epoch", epoch)
+    def __getattr__(self, name):
+        return getattr(self.renderer, name)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_after_the_step_saves_and_exits_130(monkeypatch, tmp_path, signum):
+    make = train_cmd.make_renderer
+    monkeypatch.setattr(train_cmd, "make_renderer", lambda *a: SignalAt(make(*a), 3, signum))
+    before = signal.getsignal(signum)
     result = train("--out", str(tmp_path))
-    assert result.exit_code == 130 and "interrupted after epoch 2" in result.stderr
-    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    name = signal.Signals(signum).name
+    assert result.stderr.splitlines()[-1] == (
+        f"interrupted ({name}): stopped after epoch 3; saved to {tmp_path}; "
+        f"continue with: tapegrad train --resume {tmp_path}"
+    )
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 1 + 3
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["epochs"] == 3
+    assert "final loss" in result.stdout  # the results so far
+    assert signal.getsignal(signum) is before  # handlers are put back
+
+
+def test_second_signal_stops_at_once(monkeypatch, tmp_path):
+    make = train_cmd.make_renderer
+    monkeypatch.setattr(
+        train_cmd, "make_renderer", lambda *a: SignalAt(make(*a), 2, signal.SIGINT, times=2)
+    )
+    result = train("--out", str(tmp_path))
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    assert result.stderr.splitlines()[-1].startswith("interrupted")
+
+
+def test_interrupt_without_out_dir_says_nothing_was_saved(monkeypatch):
+    make = train_cmd.make_renderer
+    monkeypatch.setattr(train_cmd, "make_renderer", lambda *a: SignalAt(make(*a), 2, signal.SIGINT))
+    result = train("-q")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == (
+        "interrupted (SIGINT): stopped after epoch 2; nothing saved (no --out)"
+    )
+
+
+def test_resume_continues_an_interrupted_run(monkeypatch, tmp_path):
+    make = train_cmd.make_renderer
+    monkeypatch.setattr(
+        train_cmd, "make_renderer", lambda *a: SignalAt(make(*a), 4, signal.SIGTERM)
+    )
+    args = ["train.epochs=9", "train.batch_size=30"]
+    assert train(*args, "--out", str(tmp_path / "a")).exit_code == 130
+    monkeypatch.setattr(train_cmd, "make_renderer", make)
+    resumed = train("--resume", str(tmp_path / "a"))
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stderr.startswith("resuming after epoch 4: 3 -> 32 -> 1 relu")
+    whole = train(*args, "--out", str(tmp_path / "b"))
+    assert whole.exit_code == 0
+    a, b = ((tmp_path / d / "metrics.csv").read_text().splitlines() for d in "ab")
+    assert [r.split(",")[:2] for r in a] == [r.split(",")[:2] for r in b]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--resume", "{tmp}/nope"], "error: {tmp}/nope: no such run directory"),
+        (["--resume", "{tmp}", "x.yaml"], "--resume takes its config from RUN_DIR/config.yaml"),
+        (["--resume", "{tmp}", "--out", "{tmp}"], "--out cannot be combined with --resume"),
+        (["--resume", "{tmp}", "--overwrite"], "--overwrite cannot be combined with --resume"),
+        (["--resume", "{tmp}", "seed=3"], "seed cannot change when resuming"),
+        (["--resume", "{tmp}"], "not a run directory (no config.yaml)"),
+    ],
+)
+def test_resume_usage_errors_exit_2(tmp_path, args, message):
+    result = train(*(a.format(tmp=tmp_path) for a in args))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert message.format(tmp=tmp_path) in result.stderr
+
+
+def test_resume_print_config(tmp_path):
+    train("train.epochs=2", "--out", str(tmp_path), "-q")
+    result = train("--resume", str(tmp_path), "train.epochs=7", "--print-config")
+    assert result.exit_code == 0 and yaml.safe_load(result.stdout)["train"]["epochs"] == 7
+
+
+def test_non_empty_out_dir_needs_overwrite(tmp_path):
+    assert train("train.epochs=2", "--out", str(tmp_path), "-q").exit_code == 0
+    refused = train("train.epochs=3", "--out", str(tmp_path), "-q")
+    assert refused.exit_code == 2
+    assert f"output.dir {tmp_path} is not empty (checkpoint.npz, config.yaml" in refused.stderr
+    assert "pass --overwrite" in refused.stderr and "--resume" in refused.stderr
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3  # untouched
+    replaced = train("train.epochs=3", "--out", str(tmp_path), "-q", "--overwrite")
+    assert replaced.exit_code == 0
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 4
+
+
+def test_detect_anomaly_names_the_node_and_keeps_metrics(tmp_path):
+    result = train(
+        "train.lr=100", "train.stop_on_nonfinite=false", "--detect-anomaly", "--out", str(tmp_path)
+    )
+    assert result.exit_code == 1 and "Traceback (most recent call last)" not in result.output
+    lines = result.stderr.splitlines()
+    error = next(i for i, line in enumerate(lines) if line.startswith("error: "))
+    assert re.fullmatch(
+        r"error: Function 'PowBackward0' returned nan values in its 0th output\. "
+        r"\(in epoch \d+\)",
+        lines[error],
+    )
+    assert lines[error + 1] == "Traceback of forward call that caused the error:"
+    assert lines[error + 2].startswith("  File ")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 1 + summary["epochs"]
+
+
+def test_stop_on_nonfinite_false_runs_on_with_a_warning():
+    result = train("train.lr=100", "train.epochs=20", "train.stop_on_nonfinite=false", "-q")
+    assert result.exit_code == 0
+    assert "warning: the loss is not finite (train.stop_on_nonfinite is false)" in result.stderr
+
+
+def test_too_big_is_refused_with_the_estimate():
+    result = train("data.n=1000000000000")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(
+        "error: command line: this run (1000000000000 samples, layers 3 -> 32 -> 1, "
+        "batch full) needs an estimated 624.0 TB of memory"
+    )
+
+
+def test_unexpected_exception_is_one_line_exit_1(monkeypatch, tmp_path):
+    from tapegrad.train import Trainer
+
+    def broken(self, *args):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(Trainer, "_step", broken)
+    result = train("--out", str(tmp_path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.splitlines()[-1] == (
+        "error: ValueError: boom (in epoch 1) (rerun with --debug for the traceback)"
+    )
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed"
+    debug = train("--debug")
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "ValueError: boom" in debug.stderr
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
@@ -179,7 +344,8 @@ def test_shipped_configs_train(name):
 def test_version_and_help():
     assert CliRunner().invoke(main, ["--version"]).output.startswith("tapegrad, version ")
     help_text = CliRunner().invoke(main, ["train", "--help"]).output
-    for option in ("--out", "--json", "--quiet", "--print-config", "--debug"):
+    options = ("--out", "--json", "--quiet", "--print-config", "--debug", "--resume", "--overwrite")
+    for option in (*options, "--detect-anomaly"):
         assert option in help_text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,12 @@ def test_csv_classification_labels(tmp_path):
         ("x,y\n1,2\n3,abc\n", "line 3: column 'y' must be a number, got 'abc'"),
         ("x,y\n1,2\n\n3,4,5\n", "line 4: expected 2 fields, got 3"),
         ("x,y\n1,nan\n", "line 2: column 'y' must be a number, got 'nan'"),
-        ("x,y\n", "no data rows"),
+        ("x,y\n", "line 2: no data rows after the header"),
+        ("", "line 1: the file is empty; expected a header row"),
+        ("\n\n", "line 1: the file is empty; expected a header row"),
+        ("x,y\n1,2\n3\n", "line 3: expected 2 fields, got 1"),
+        ("x,y\n1,2\n3,\n", "line 3: column 'y' must be a number, got ''"),
+        ("x,y\n1,2\n3,4\x00\n", "line 3: column 'y' must be a number, got '4\\x00'"),
     ],
 )
 def test_csv_bad_rows_are_reported_with_their_line(tmp_path, text, message):
@@ -101,6 +107,47 @@ def test_csv_labels_must_be_class_indices(tmp_path):
         read_csv(path, None, header=True, classify=True)
 
 
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "nope.csv", "CSV file not found (data.path)"),
+        (lambda d: d, "is a directory, not a CSV file (data.path)"),
+        (lambda d: Path("/dev/zero"), "not a regular file (data.path)"),
+    ],
+)
+def test_csv_path_that_is_not_a_file(tmp_path, make, message):
+    path = make(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        read_csv(path, None, header=True, classify=False)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_csv_not_utf8(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("x,y\n1,2\n\xe9,3\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        read_csv(path, None, header=True, classify=False)
+
+
 def test_csv_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="CSV file not found"):
         read_csv(tmp_path / "nope.csv", None, header=True, classify=False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.weights=[1e308, 1, 1]"], "command line: the data hold nan or inf values"),
+        (["data.noise=1e39"], "check data.weights and data.noise"),
+    ],
+)
+def test_data_beyond_float32_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_dataset(load_config(None, overrides))
+
+
+def test_csv_values_beyond_float32_are_refused(tmp_path):
+    path = csv_file(tmp_path, "x,y\n1,2\n1e300,3\n")
+    config = load_config(None, ["data.kind=csv", f"data.path={path}"])
+    with pytest.raises(ConfigError, match=f"{re.escape(str(path))}: the data hold nan or inf"):
+        make_dataset(config)

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from tapegrad.train import outputs
 from tapegrad.train.outputs import json_safe, to_json, write_npz_atomic, write_text_atomic
 
 
@@ -26,6 +27,24 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         write_npz_atomic(path, {"w": object()})  # not an array: np.savez refuses without pickle
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+@pytest.mark.parametrize("name", ["model.npz", "config.yaml"])
+def test_a_crash_mid_write_keeps_the_old_file_whole(tmp_path, monkeypatch, name):
+    path = tmp_path / name
+    path.write_bytes(b"old, complete")
+
+    def crash(fd):  # the new content is written, then Ctrl-C lands before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs.os, "fsync", crash)
+    with pytest.raises(KeyboardInterrupt):
+        if name.endswith(".npz"):
+            write_npz_atomic(path, {"w": np.ones(3)})
+        else:
+            write_text_atomic(path, "new content")
+    assert path.read_bytes() == b"old, complete"
+    assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
 def test_npz_loads_without_pickle(tmp_path):
