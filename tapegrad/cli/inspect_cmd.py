@@ -364,27 +364,22 @@ class ConfigCase:
 
 
 def _load_case(config: str, double: bool) -> ConfigCase:
-    """Build the config's data and model as ``tapegrad train`` does (same seed, same order);
-    ``double`` casts parameters and float data to float64 (for gradcheck)."""
-    from tapegrad.train import ConfigError, build_model, load_config
-    from tapegrad.train.data import make_dataset
-    from tapegrad.train.loop import LOSSES, batches
+    """Build the config's data and model exactly as ``tapegrad train`` does; ``double`` casts
+    parameters and float data to float64 (for gradcheck)."""
+    from tapegrad.train import ConfigError, load_config, prepare
+    from tapegrad.train.loop import batches
 
     try:
-        cfg = load_config(config)
-        tapegrad.manual_seed(cfg["seed"])
-        data = make_dataset(cfg)
+        trainer = prepare(load_config(config))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    sizes = [data.d_in, *cfg["model.hidden"], data.d_out]
-    model = build_model(sizes, cfg["model.activation"], cfg["model.init"])
-    x, y, _ = next(batches(data, cfg["train.batch_size"]))
-    parameters = list(model.named_parameters())
+    x, y, _ = next(batches(trainer.data, trainer.config["train.batch_size"]))
+    parameters = list(trainer.model.named_parameters())
     if double:
         x, y = _double(x), _double(y)
         for _, p in parameters:
             p.data = p.data.astype(np.float64)
-    loss_fn = LOSSES[cfg["train.loss"]]
+    model, loss_fn = trainer.model, trainer.loss_fn
     return ConfigCase(parameters, [("x", x), ("y", y)], lambda: loss_fn(model(x), y))
 
 

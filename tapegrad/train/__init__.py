@@ -20,6 +20,7 @@ from tapegrad.train.loop import (
     Trainer,
     build_model,
     fit,
+    prepare,
     resume,
     run,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "dump_config",
     "Trainer",
     "fit",
+    "prepare",
     "load_config",
     "resume",
     "run",

@@ -513,7 +513,7 @@ def run(
     out_dir = config["output.dir"]
     if out_dir:
         check_output_dir(out_dir, overwrite, config.sources.get("output.dir", "defaults"))
-    trainer = _prepare(config)
+    trainer = prepare(config)
     classification = trainer.data.n_classes is not None
     columns = _columns(classification)
     files = RunDirectory.create(out_dir, config, columns, overwrite) if out_dir else None
@@ -535,14 +535,15 @@ def resume(
     """
     config, snapshot = load_run(run_dir, list(overrides))
     memory.check(memory.estimate_config(config), config)
-    trainer = _prepare(config)
+    trainer = prepare(config)
     trainer.restore(snapshot, Path(run_dir) / CHECKPOINT_FILE)
     columns = _columns(trainer.data.n_classes is not None)
     files = RunDirectory.reopen(run_dir, config, columns, trainer.rows())
     return _session(trainer, files, callback, should_stop, detect_anomaly)
 
 
-def _prepare(config: Config) -> Trainer:
+def prepare(config: Config) -> Trainer:
+    """Seed, build the data and the model, and return the run's Trainer (before epoch 1)."""
     tg.manual_seed(config["seed"])
     data = make_dataset(config)
     memory.check(memory.estimate_model(config, data.n, data.d_in, data.d_out), config)
