@@ -591,13 +591,18 @@ class Tensor:
         product = (a.shape[0], b.shape[1]) if a.ndim == 2 and b.ndim == 2 else None
         if product is None or a.shape[1] != b.shape[0]:
             a.mm(b)  # raises mm's own message
-        message = broadcast_error(self.shape, product) if self.ndim <= 2 else "too many dims"
-        if message is not None or np.broadcast_shapes(self.shape, product) != product:
+        fits = self.ndim <= 2 and all(
+            s == 1 or s == p for s, p in zip(reversed(self.shape), reversed(product))
+        )
+        if not fits:
             raise RuntimeError(
                 f"The expanded size of the tensor must match the product: self of shape "
                 f"{shape_str(self.shape)} can't be broadcast to {shape_str(product)}"
             )
-        bias, a, b = (t.to(_result_dtype(a, b).name) for t in (self, a, b))
+        bias = self
+        if not bias.data.dtype == a.data.dtype == b.data.dtype:
+            target = _result_dtype(a, b).name
+            bias, a, b = bias.to(target), a.to(target), b.to(target)
         return _run_op(L.Addmm(), (bias, a, b), (bias.data, a.data, b.data))
 
     def matmul(self, other: Tensor) -> Tensor:
