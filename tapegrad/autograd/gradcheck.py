@@ -157,6 +157,14 @@ def _compare(
         )
 
 
+def _verdict(report: GradcheckReport, raise_exception: bool) -> bool:
+    if report.ok:
+        return True
+    if raise_exception:
+        raise GradcheckError("\n".join(report.failures))
+    return False
+
+
 def gradcheck(
     func: Callable[..., Any],
     inputs: Any,
@@ -172,11 +180,7 @@ def gradcheck(
     numerical and analytical values (returns False when ``raise_exception=False``).
     """
     report = check_gradients(func, inputs, eps=eps, atol=atol, rtol=rtol)
-    if report.ok:
-        return True
-    if raise_exception:
-        raise GradcheckError("\n".join(report.failures))
-    return False
+    return _verdict(report, raise_exception)
 
 
 def check_second_order(
@@ -231,8 +235,4 @@ def gradgradcheck(
     """Check second derivatives of ``func`` at ``inputs`` against finite differences of its
     first derivatives. True, or ``GradcheckError`` (False with ``raise_exception=False``)."""
     report = check_second_order(func, inputs, grad_outputs, eps, atol, rtol, seed)
-    if report.ok:
-        return True
-    if raise_exception:
-        raise GradcheckError("\n".join(report.failures))
-    return False
+    return _verdict(report, raise_exception)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -50,6 +50,21 @@ def _parameter_array(data: Any) -> np.ndarray:
     if isinstance(data, Tensor):
         return data.data
     return tapegrad.tensor(data).data
+
+
+def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
+    """Reset each tensor's ``.grad``: to None, or to zeros in place (shared by ``Module`` and
+    ``Optimizer``)."""
+    for param in params:
+        if param.grad is None:
+            continue
+        if set_to_none:
+            param.grad = None
+            continue
+        if param.grad.grad_fn is not None:
+            param.grad = param.grad.detach()
+        with no_grad():
+            param.grad.zero_()
 
 
 # ============================================================================ Module
@@ -191,16 +206,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the parameters' gradients: to None, or to zeros in place."""
-        for param in self.parameters():
-            if param.grad is None:
-                continue
-            if set_to_none:
-                param.grad = None
-                continue
-            if param.grad.grad_fn is not None:
-                param.grad = param.grad.detach()
-            with no_grad():
-                param.grad.zero_()
+        zero_grads(self.parameters(), set_to_none)
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn`` on every submodule, then on self (e.g. custom initialization)."""

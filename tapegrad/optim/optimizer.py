@@ -13,6 +13,7 @@ import numpy as np
 
 import tapegrad
 from tapegrad import Tensor, no_grad
+from tapegrad.nn.module import zero_grads
 
 # State entries kept as Python numbers, not tensors (torch keeps a 0-d tensor).
 _SCALAR_STATE = ("step",)
@@ -86,17 +87,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of every optimized tensor: to None, or to zeros in place."""
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                if set_to_none:
-                    param.grad = None
-                    continue
-                if param.grad.grad_fn is not None:
-                    param.grad = param.grad.detach()
-                with no_grad():
-                    param.grad.zero_()
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns the closure's loss."""
