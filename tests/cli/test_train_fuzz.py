@@ -9,7 +9,11 @@ temporary directory, so that nothing is read or written outside it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -184,10 +188,22 @@ def documents(draw: st.DrawFn) -> str:
     return text
 
 
+@contextlib.contextmanager
+def _fresh_directory() -> Iterator[None]:
+    """Run inside a new empty temporary directory (restoring the working directory)."""
+    previous = os.getcwd()
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        try:
+            yield
+        finally:
+            os.chdir(previous)
+
+
 def invoke(args: list[str], config_text: str | None = None) -> tuple[int, str, str]:
     """Run ``tapegrad train`` in a fresh directory with data files; check it ended cleanly."""
     runner = CliRunner()
-    with runner.isolated_filesystem():
+    with _fresh_directory():
         Path("data.csv").write_text(
             "a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(12))
         )
