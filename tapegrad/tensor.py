@@ -587,23 +587,29 @@ class Tensor:
 
     def addmm(self, mat1: Tensor, mat2: Tensor) -> Tensor:
         """``self + mat1 @ mat2`` (self broadcast to the product's shape), in one node."""
-        a, b = _as_tensor(mat1), _as_tensor(mat2)
-        product = (a.shape[0], b.shape[1]) if a.ndim == 2 and b.ndim == 2 else None
-        if product is None or a.shape[1] != b.shape[0]:
-            a.mm(b)  # raises mm's own message
-        fits = self.ndim <= 2 and all(
-            s == 1 or s == p for s, p in zip(reversed(self.shape), reversed(product))
-        )
-        if not fits:
-            raise RuntimeError(
-                f"The expanded size of the tensor must match the product: self of shape "
-                f"{shape_str(self.shape)} can't be broadcast to {shape_str(product)}"
-            )
+        a = mat1 if isinstance(mat1, Tensor) else _as_tensor(mat1)
+        b = mat2 if isinstance(mat2, Tensor) else _as_tensor(mat2)
         bias = self
-        if not bias.data.dtype == a.data.dtype == b.data.dtype:
+        ad, bd = a.data, b.data
+        if ad.ndim != 2 or bd.ndim != 2 or ad.shape[1] != bd.shape[0]:
+            a.mm(b)  # raises mm's own message
+        if bias.data.ndim > 2:
+            self._addmm_shape_error((ad.shape[0], bd.shape[1]))
+        if not bias.data.dtype == ad.dtype == bd.dtype:
             target = _result_dtype(a, b).name
             bias, a, b = bias.to(target), a.to(target), b.to(target)
-        return _run_op(L.Addmm(), (bias, a, b), (bias.data, a.data, b.data))
+        op = L.Addmm()
+        try:
+            out = op.forward(bias.data, a.data, b.data)
+        except ValueError:  # the bias does not broadcast to the product
+            self._addmm_shape_error((ad.shape[0], bd.shape[1]))
+        return _finish(op, (bias, a, b), (bias.data, a.data, b.data), out)
+
+    def _addmm_shape_error(self, product: tuple[int, int]) -> None:
+        raise RuntimeError(
+            f"The expanded size of the tensor must match the product: self of shape "
+            f"{shape_str(self.shape)} can't be broadcast to {shape_str(product)}"
+        )
 
     def matmul(self, other: Tensor) -> Tensor:
         """Matrix product with PyTorch's rules for 1-D, 2-D and batched operands."""
@@ -637,8 +643,7 @@ class Tensor:
             raise RuntimeError(
                 f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D"
             )
-        axes = tuple(reversed(range(self.ndim)))
-        return _run_op(S.T(), (self,), (self.data,), axes=axes)
+        return _run_op(S.T(), (self,), (self.data,))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         """Swap two dimensions."""
@@ -799,12 +804,12 @@ class Tensor:
 
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
         """In-place ``self += alpha * other``."""
-        other = other if alpha == 1 else _operand(other) * alpha
+        other = other if alpha == 1 else _scaled(other, alpha)
         return _inplace(self, np.add, Tensor.add, other)
 
     def sub_(self, other: Any, alpha: float = 1) -> Tensor:
         """In-place ``self -= alpha * other`` (the blog's weight update)."""
-        other = other if alpha == 1 else _operand(other) * alpha
+        other = other if alpha == 1 else _scaled(other, alpha)
         return _inplace(self, np.subtract, Tensor.sub, other)
 
     def mul_(self, other: Any) -> Tensor:
@@ -920,6 +925,11 @@ def _edge_of(t: Any) -> tuple[Node | None, int]:
         return _NO_EDGE
     if t.grad_fn is not None:
         return t.grad_fn, t._output_nr
+    return _leaf_edge(t)
+
+
+def _leaf_edge(t: Tensor) -> tuple[Node, int]:
+    """The edge to a leaf's AccumulateGrad, made on first use and shared while it lives."""
     ref = t._acc
     acc = ref() if ref is not None else None
     if acc is None:
@@ -952,14 +962,22 @@ def _finish(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: Any) -> T
 
 def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarray) -> Tensor:
     """Make ``op`` the grad_fn of a new tensor holding ``out``, saving what backward needs."""
-    op.next_functions = tuple([_edge_of(t) for t in inputs])
+    edges = []
+    for t in inputs:  # _edge_of, inlined: this loop runs for every recorded op
+        if not isinstance(t, Tensor) or not t._requires_grad:
+            edges.append(_NO_EDGE)
+        elif t.grad_fn is not None:
+            edges.append((t.grad_fn, t._output_nr))
+        else:
+            edges.append(_leaf_edge(t))
+    op.next_functions = edges = tuple(edges)
     op._shape = out.shape
     op._dtype = out.dtype
     if _anomaly_state.enabled:
         op._trace = anomaly.forward_trace()
     vc = inputs[0]._vc if op.is_view else [0]
     if op.saves:
-        _save(op, inputs, arrays, out, vc)
+        _save(op, inputs, arrays, out, vc, edges)
     result = _new_tensor(Tensor)
     result.data = out
     result._requires_grad = True
@@ -972,18 +990,23 @@ def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarra
 
 
 def _save(
-    op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarray, vc: list[int]
+    op: Op,
+    inputs: Sequence[Any],
+    arrays: Sequence[Any],
+    out: np.ndarray,
+    vc: list[int],
+    edges: tuple[tuple[Node | None, int], ...],
 ) -> None:
     """Keep what backward needs, with the version of each saved tensor."""
     saved, versions = [], []
     only = op.saved_only_for
     for pos in op.saves:
-        if only and pos in only and op.next_functions[only[pos]][0] is None:
+        if pos == OUT:
+            saved.append(out)
+            versions.append((vc, vc[0]))
+        elif only and pos in only and edges[only[pos]][0] is None:
             saved.append(None)
             versions.append(None)
-        elif pos == OUT:
-            saved.append(out)
-            versions.append((vc, 0))
         else:
             saved.append(arrays[pos])
             t = inputs[pos]
@@ -1183,6 +1206,20 @@ def _shape_arg(args: Any) -> tuple[int, ...]:
 
 
 # ============================================================================ in place
+
+
+def _scaled(other: Any, alpha: Any) -> Any:
+    """``other * alpha`` for ``add_``/``sub_``: a plain array when nothing needs recording
+    (the optimizer's update), a recorded product otherwise."""
+    other = _operand(other)
+    if (
+        isinstance(other, Tensor)
+        and other.data.dtype.kind == _FLOAT_KIND
+        and type(alpha) in (int, float)
+        and not (_grad_state.enabled and other._requires_grad)
+    ):
+        return other.data * alpha
+    return other * alpha
 
 
 def _inplace(

@@ -127,45 +127,63 @@ def _propagate(
     slow: bool,
 ) -> None:
     """Run ready nodes until none is left; a node is ready once all its consumers have run."""
+    plain = not (slow or create_graph or wanted is not None or skip)
     # inf/nan in gradients are the user's to see (anomaly mode checks them), not numpy warnings
     with np.errstate(all="ignore"):
         while ready:
             node = ready.pop()
             grad = buffers.pop(node, None)
-            if node._pre_hooks and grad is not None:
-                grad = _apply_pre_hooks(node, grad)
-            if wanted is not None and node in wanted:
-                captured[node] = grad  # type: ignore[index]
-            if grad is None or node in skip:
-                outputs: tuple[Any, ...] = ()
-            else:
-                if slow or node._post_hooks:
-                    outputs = _call(node, grad, create_graph, slow)
-                else:
-                    outputs = node._run(grad, create_graph)
+            if grad is None:
+                outputs: Any = ()
+            elif plain and node._pre_hooks is None and node._post_hooks is None:
+                outputs = node._run(grad, False)
                 if not retain_graph:
                     node._release()
-            for slot, (child, index) in enumerate(node.next_functions):
+            else:
+                outputs = _run_node(node, grad, skip, wanted, captured, create_graph, slow)
+                if outputs is not None and not retain_graph:
+                    node._release()
+                outputs = outputs or ()
+            edges = node.next_functions
+            if len(outputs) != len(edges):
+                outputs = (*outputs, *(None,) * (len(edges) - len(outputs)))
+            for slot, ((child, index), g) in enumerate(zip(edges, outputs)):
                 if child is None:
                     continue
-                g = outputs[slot] if slot < len(outputs) else None
                 if g is not None:
-                    if (
-                        create_graph
-                        or child._n_out != 1
-                        or g.shape != child._shape
-                        or g.dtype != child._dtype
-                    ):
-                        g = _fit(g, child, index, node, slot, create_graph)
                     if child._n_out != 1:
-                        _add(buffers, child, index, g)
+                        _add(buffers, child, index, _fit(g, child, index, node, slot, create_graph))
                     else:
+                        if create_graph or g.shape != child._shape or g.dtype != child._dtype:
+                            g = _fit(g, child, index, node, slot, create_graph)
                         old = buffers.get(child)
                         buffers[child] = g if old is None else old + g
                 remaining = deps[child] - 1
                 deps[child] = remaining
                 if not remaining:
                     ready.append(child)
+
+
+def _run_node(
+    node: Node,
+    grad: Any,
+    skip: Any,
+    wanted: set[Node] | None,
+    captured: dict[Node, Any] | None,
+    create_graph: bool,
+    slow: bool,
+) -> tuple[Any, ...] | None:
+    """One node on the general path: hooks, ``autograd.grad`` capture, anomaly checks.
+    None when the node is skipped (``autograd.grad`` does not need it)."""
+    if node._pre_hooks:
+        grad = _apply_pre_hooks(node, grad)
+    if wanted is not None and node in wanted:
+        captured[node] = grad  # type: ignore[index]
+    if node in skip:
+        return None
+    if slow or node._post_hooks:
+        return _call(node, grad, create_graph, slow)
+    return node._run(grad, create_graph)
 
 
 def _skipped_nodes(roots: Sequence[Node], wanted: set[Node]) -> set[Node]:

@@ -133,20 +133,17 @@ class AccumulateGrad(Node):
     def __init__(self, variable: Any) -> None:
         self.next_functions = ()
         self.variable = variable
-
-    @property
-    def _shape(self) -> tuple[int, ...]:  # type: ignore[override]
-        return self.variable.data.shape
-
-    @property
-    def _dtype(self) -> np.dtype:  # type: ignore[override]
-        return self.variable.data.dtype
-
-    def _meta(self, index: int) -> tuple[tuple[int, ...], np.dtype]:
-        data = self.variable.data
-        return data.shape, data.dtype
+        # Fixed when the graph is built, as torch does: the engine reduces gradients to them.
+        self._shape = variable.data.shape
+        self._dtype = variable.data.dtype
 
     def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
+        data = self.variable.data
+        if grad.shape != data.shape:
+            raise RuntimeError(
+                f"the gradient of a leaf has shape {tuple(grad.shape)} but the leaf now has "
+                f"shape {data.shape}: was its .data replaced between forward and backward?"
+            )
         self.variable._accumulate_grad(grad, create_graph)
         return ()
 

@@ -47,8 +47,18 @@ class Transpose(Permute):
     node_name = "TransposeBackward0"
 
 
-class T(Permute):
+class T(Op):
+    """``t()``: the transpose of a tensor with at most 2 dimensions (Linear's weight)."""
+
+    __slots__ = ()
     node_name = "TBackward0"
+    is_view = True
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return a.T
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (g.T,)
 
 
 class Squeeze(View):

@@ -206,7 +206,7 @@ class ManualUpdate:
         """Move every parameter against its gradient and zero the gradient."""
         with tg.no_grad():
             for p in self.params:
-                p.sub_(self.lr * p.grad)
+                p.sub_(p.grad, alpha=self.lr)  # = p.sub_(lr * p.grad), with no Tensor for lr*grad
             for p in self.params:
                 p.grad.zero_()
 
