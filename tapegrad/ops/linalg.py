@@ -9,6 +9,14 @@ import numpy as np
 from tapegrad.ops.base import Op
 
 
+def _mm(a: Any, b: Any) -> Any:
+    """``a @ b`` of two matrices; with an inner dimension of 1 (the gradient flowing into a
+    layer of width 1) as a broadcast multiply, which numpy does 2-4x faster than BLAS."""
+    if type(a) is np.ndarray and a.shape[1] == 1 and type(b) is np.ndarray:
+        return a * b
+    return a @ b
+
+
 class Mm(Op):
     __slots__ = ()
     node_name = "MmBackward0"
@@ -21,8 +29,8 @@ class Mm(Op):
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
         (na, _), (nb, _) = self.next_functions
         return (
-            g @ b.mT if na is not None else None,
-            a.mT @ g if nb is not None else None,
+            _mm(g, b.mT) if na is not None else None,
+            _mm(a.mT, g) if nb is not None else None,
         )
 
 
@@ -43,8 +51,8 @@ class Addmm(Op):
         (nbias, _), (na, _), (nb, _) = self.next_functions
         return (
             g if nbias is not None else None,
-            g @ b.mT if na is not None else None,
-            a.mT @ g if nb is not None else None,
+            _mm(g, b.mT) if na is not None else None,
+            _mm(a.mT, g) if nb is not None else None,
         )
 
 
