@@ -36,26 +36,22 @@ def sum_to(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 # faster than numpy's column-wise ``sum(axis=0)`` (and no less accurate); beyond the cache it
 # is slower. Measured with OpenBLAS on one thread; see scripts/bench.py.
 _GEMV_SUM_MAX_BYTES = 1 << 24
-_ones_cache: dict[tuple[int, np.dtype], np.ndarray] = {}
+_ones_cache: dict[tuple[int, str], np.ndarray] = {}
 
 
 def _sum_leading(grad: np.ndarray, lead: int) -> np.ndarray:
     """Sum over the first ``lead`` axes."""
-    if (
-        grad.dtype.kind == "f"
-        and grad.itemsize >= 4
-        and grad.nbytes <= _GEMV_SUM_MAX_BYTES
-        and grad.flags.c_contiguous
-        and grad.size
-    ):
-        tail = grad.shape[lead:]
+    if grad.dtype.char in "fd" and grad.nbytes <= _GEMV_SUM_MAX_BYTES and grad.size:
+        if grad.ndim == 2 and lead == 1:
+            return _ones(grad.shape[0], grad.dtype) @ grad
         rows = grad.reshape(-1, grad[(0,) * lead].size)
-        return (_ones(rows.shape[0], grad.dtype) @ rows).reshape(tail)
+        return (_ones(rows.shape[0], grad.dtype) @ rows).reshape(grad.shape[lead:])
     return grad.sum(axis=tuple(range(lead)))
 
 
 def _ones(n: int, dtype: np.dtype) -> np.ndarray:
-    key = (n, dtype)
+    """A read-only vector of ``n`` ones, cached (a few sizes are used again and again)."""
+    key = (n, dtype.char)
     ones = _ones_cache.get(key)
     if ones is None:
         if len(_ones_cache) >= 16:

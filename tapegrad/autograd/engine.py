@@ -157,6 +157,16 @@ def _propagate(
                         if create_graph or g.shape != child._shape or g.dtype != child._dtype:
                             g = _fit(g, child, index, node, slot, create_graph)
                         old = buffers.get(child)
+                        if (
+                            plain
+                            and old is None
+                            and deps[child] == 1
+                            and type(child) is AccumulateGrad
+                            and child._pre_hooks is None
+                        ):
+                            # its whole gradient: accumulate now, as if run next from `ready`
+                            child._run(g, False)
+                            continue
                         buffers[child] = g if old is None else old + g
                 remaining = deps[child] - 1
                 deps[child] = remaining
