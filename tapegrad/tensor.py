@@ -826,6 +826,10 @@ class Tensor:
 
     def zero_(self) -> Tensor:
         """Fill with zeros in place."""
+        if self.grad_fn is None and not self._requires_grad and self.data.flags.writeable:
+            self.data.fill(0)  # the common case (zeroing a gradient), without _inplace's checks
+            self._vc[0] += 1
+            return self
         return _inplace(self, _fill_kernel, _fill_recorded, 0)
 
     def fill_(self, value: Any) -> Tensor:
@@ -1211,32 +1215,30 @@ def _shape_arg(args: Any) -> tuple[int, ...]:
 def _scaled(other: Any, alpha: Any) -> Any:
     """``other * alpha`` for ``add_``/``sub_``: a plain array when nothing needs recording
     (the optimizer's update), a recorded product otherwise."""
-    other = _operand(other)
     if (
         isinstance(other, Tensor)
+        and (type(alpha) is float or type(alpha) is int)
         and other.data.dtype.kind == _FLOAT_KIND
-        and type(alpha) in (int, float)
-        and not (_grad_state.enabled and other._requires_grad)
+        and not (other._requires_grad and _grad_state.enabled)
     ):
         return other.data * alpha
-    return other * alpha
+    return _operand(other) * alpha
 
 
 def _inplace(
     t: Tensor, ufunc: Callable[..., Any], record: Callable[..., Tensor], other: Any
 ) -> Tensor:
     """Apply an in-place op; rebase the graph when the result must be recorded."""
-    recording = _grad_state.enabled and (
+    if _grad_state.enabled and (
         t._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
-    )
-    if recording and t.grad_fn is None and t._requires_grad:
-        raise RuntimeError(
-            LEAF_INPLACE
-            if not t._is_view
-            else "a view of a leaf Variable that requires grad is being used in an in-place "
-            "operation."
-        )
-    if recording:
+    ):
+        if t.grad_fn is None and t._requires_grad:
+            raise RuntimeError(
+                LEAF_INPLACE
+                if not t._is_view
+                else "a view of a leaf Variable that requires grad is being used in an in-place "
+                "operation."
+            )
         return _inplace_recorded(t, record, other)
     other_data = other.data if isinstance(other, Tensor) else other
     try:
