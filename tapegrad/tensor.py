@@ -1003,18 +1003,21 @@ def _save(
 ) -> None:
     """Keep what backward needs, with the version of each saved tensor."""
     saved, versions = [], []
-    only = op.saved_only_for
-    for pos in op.saves:
-        if pos == OUT:
-            saved.append(out)
-            versions.append((vc, vc[0]))
-        elif only and pos in only and edges[only[pos]][0] is None:
+    for pos, needed_by in op._save_plan:
+        if needed_by is not None and edges[needed_by][0] is None:
             saved.append(None)
             versions.append(None)
+        elif pos == OUT:
+            saved.append(out if op.pack_out is None else op.pack_out(out))
+            versions.append((vc, vc[0]))
         else:
             saved.append(arrays[pos])
             t = inputs[pos]
-            versions.append((t._vc, t._vc[0]) if isinstance(t, Tensor) else None)
+            if isinstance(t, Tensor):
+                counter = t._vc
+                versions.append((counter, counter[0]))
+            else:
+                versions.append(None)
     op.saved = saved
     op._versions = versions
 

@@ -315,10 +315,16 @@ def _saved_values(node: Node, labels: _Labels) -> list[SavedValue] | None:
     if saved is None:
         return None
     return [
-        _saved_value(_SAVED_NAMES.get(pos, f"input{pos}"), value, labels)
+        _saved_value(_saved_name(node, pos), value, labels)
         for pos, value in zip(saves, saved)
         if value is not None  # not kept: no input needed it (as PyTorch's None)
     ]
+
+
+def _saved_name(node: Node, pos: int) -> str:
+    if pos == OUT:
+        return getattr(node, "packed_name", "result")  # e.g. ReLU keeps only "result > 0"
+    return _SAVED_NAMES.get(pos, f"input{pos}")
 
 
 def _saved_value(name: str, value: Any, labels: _Labels) -> SavedValue:

@@ -7,6 +7,7 @@ namespace is used instead, the rule sees Tensors, and the backward pass is itsel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -111,6 +112,17 @@ class Op(Node):
     # (e.g. ``a * b`` needs ``a`` only for ``b``'s gradient): less memory, fewer false
     # in-place errors.
     saved_only_for: ClassVar[dict[int, int]] = {}
+    # What of the result backward keeps (default: the result itself). ReLU keeps only its
+    # mask, so the full-size result can be freed as soon as the next layer is done with it;
+    # the result's version is still checked, as torch does.
+    pack_out: ClassVar[Callable[[np.ndarray], np.ndarray] | None] = None
+    packed_name: ClassVar[str] = "result"  # how ``tapegrad graph`` names what was kept
+    # ``saves`` paired with ``saved_only_for``: (position, input whose gradient needs it).
+    _save_plan: ClassVar[tuple[tuple[int, int | None], ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._save_plan = tuple((pos, cls.saved_only_for.get(pos)) for pos in cls.saves)
 
     def forward(self, *args: Any) -> np.ndarray:
         """Compute the result from input arrays (and keyword metadata)."""
@@ -142,8 +154,12 @@ class Op(Node):
 
     def _version_error(self) -> None:
         for pos, value, ver in zip(self.saves, self.saved, self._versions):
-            if ver is not None:
-                producer = self if pos == OUT else self.next_functions[pos][0]
+            if ver is None:
+                continue
+            if pos == OUT:
+                check_version(ver[0], ver[1], self._shape, self._dtype, self)
+            else:
+                producer = self.next_functions[pos][0]
                 check_version(ver[0], ver[1], value.shape, value.dtype, producer)
 
     def _saved_tensor(self, pos: int, value: Any) -> Any:
@@ -151,6 +167,8 @@ class Op(Node):
         if not isinstance(value, np.ndarray):
             return value
         if pos == OUT:
+            if self.pack_out is not None:
+                return value  # derived from the result, not differentiated
             return _tensor_ns.from_edge(value, self, 0)
         node, index = self.next_functions[pos]
         if isinstance(node, AccumulateGrad):

@@ -105,3 +105,27 @@ def test_inplace_int_tensor_with_float_is_refused():
     t = tg.tensor([1, 2])
     with pytest.raises(RuntimeError, match="can't be cast"):
         t.add_(1.5)
+
+
+def test_relu_keeps_only_its_mask_but_still_checks_its_result_version():
+    x = tg.tensor([-1.0, 2.0, 3.0], requires_grad=True)
+    y = x.relu()
+    (kept,) = y.grad_fn.saved
+    assert kept.dtype == np.bool_ and kept.tolist() == [False, True, True]
+    y.mul_(2)
+    with pytest.raises(
+        RuntimeError,
+        match=r"\[tapegrad.float32 \[3\]\], which is output 0 of ReluBackward0, is at version 1; "
+        r"expected version 0",
+    ):
+        y.sum().backward()
+
+
+def test_sub_with_alpha_matches_sub_of_the_scaled_gradient_bit_for_bit():
+    g = tg.randn(5, 7)
+    a, b = tg.randn(5, 7), None
+    b = a.clone()
+    a.sub_(g, alpha=1e-4)
+    b.sub_(1e-4 * g)
+    assert a.tolist() == b.tolist()
+    assert a._version == 1
