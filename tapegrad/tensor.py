@@ -472,7 +472,8 @@ class Tensor:
 
     def relu(self) -> Tensor:
         """``max(x, 0)``; relu'(0) = 0."""
-        return _run_op(E.Relu(), (self,), (self.data,))
+        op = E.Relu()
+        return _finish(op, (self,), (self.data,), op.forward(self.data))
 
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """Limit values to [min, max]; the gradient passes on the closed interval."""
@@ -643,7 +644,8 @@ class Tensor:
             raise RuntimeError(
                 f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D"
             )
-        return _run_op(S.T(), (self,), (self.data,))
+        op = S.T()
+        return _finish(op, (self,), (self.data,), op.forward(self.data))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         """Swap two dimensions."""
@@ -1123,7 +1125,11 @@ _DIV = E.Div
 
 def _unary(op_cls: type[Op], a: Tensor) -> Tensor:
     """Run a one-input float op; integer inputs are cast to float32 first, as PyTorch."""
-    return _run_op(op_cls(), (a,), (_float_data(a),))
+    data = a.data
+    if data.dtype.kind != _FLOAT_KIND:
+        data = data.astype(np.float32)
+    op = op_cls()
+    return _finish(op, (a,), (data,), op.forward(data))
 
 
 def _float_data(a: Tensor) -> np.ndarray:

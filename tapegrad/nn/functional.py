@@ -79,8 +79,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
     input = _tensor_arg(input, "input", "linear")  # noqa: A001
     weight_t = _tensor_arg(weight, "weight", "linear").t()
-    if bias is not None and input.ndim == 2:
-        return tapegrad.addmm(bias, input, weight_t)  # one AddmmBackward0 node, as torch
+    if isinstance(bias, Tensor) and input.ndim == 2:
+        return bias.addmm(input, weight_t)  # one AddmmBackward0 node, as torch
     out = input.matmul(weight_t)
     return out if bias is None else out + bias
 
