@@ -136,9 +136,7 @@ def _propagate(
             if grad is None:
                 outputs: Any = ()
             elif plain and node._pre_hooks is None and node._post_hooks is None:
-                outputs = node._run(grad, False)
-                if not retain_graph:
-                    node._release()
+                outputs = node._run(grad, False) if retain_graph else node._run_once(grad)
             else:
                 outputs = _run_node(node, grad, skip, wanted, captured, create_graph, slow)
                 if outputs is not None and not retain_graph:

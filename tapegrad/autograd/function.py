@@ -58,6 +58,12 @@ class Node:
     def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
         raise NotImplementedError
 
+    def _run_once(self, grad: Any) -> tuple[Any, ...]:
+        """``_run`` then ``_release``: the engine's common case (no retain_graph)."""
+        outputs = self._run(grad, False)
+        self._release()
+        return outputs
+
     def _release(self) -> None:
         """Free what was saved for backward (called after backward unless retain_graph)."""
 

@@ -152,6 +152,18 @@ class Op(Node):
         saved = tuple(self._saved_tensor(pos, value) for pos, value in zip(self.saves, saved))
         return self.backward(_tensor_ns, grad, *saved)
 
+    def _run_once(self, grad: Any) -> tuple[Any, ...]:
+        if not self.saves:
+            return self.backward(ARRAY_NS, grad)
+        saved = self.saved
+        if saved is None:
+            raise RuntimeError(SECOND_BACKWARD)
+        for ver in self._versions:
+            if ver is not None and ver[0][0] != ver[1]:
+                self._version_error()
+        self.saved = None
+        return self.backward(ARRAY_NS, grad, *saved)
+
     def _version_error(self) -> None:
         for pos, value, ver in zip(self.saves, self.saved, self._versions):
             if ver is None:
