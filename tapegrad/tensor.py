@@ -828,10 +828,6 @@ class Tensor:
 
     def zero_(self) -> Tensor:
         """Fill with zeros in place."""
-        if self.grad_fn is None and not self._requires_grad and self.data.flags.writeable:
-            self.data.fill(0)  # the common case (zeroing a gradient), without _inplace's checks
-            self._vc[0] += 1
-            return self
         return _inplace(self, _fill_kernel, _fill_recorded, 0)
 
     def fill_(self, value: Any) -> Tensor:
@@ -1125,9 +1121,7 @@ _DIV = E.Div
 
 def _unary(op_cls: type[Op], a: Tensor) -> Tensor:
     """Run a one-input float op; integer inputs are cast to float32 first, as PyTorch."""
-    data = a.data
-    if data.dtype.kind != _FLOAT_KIND:
-        data = data.astype(np.float32)
+    data = _float_data(a)
     op = op_cls()
     return _finish(op, (a,), (data,), op.forward(data))
 

@@ -138,31 +138,29 @@ class Op(Node):
         return tuple(node is not None for node, _ in self.next_functions)
 
     def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
-        if not self.saves:
-            saved: tuple[Any, ...] = ()
-        elif self.saved is None:
-            raise RuntimeError(SECOND_BACKWARD)
-        else:
-            saved = self.saved
-            for ver in self._versions:
-                if ver is not None and ver[0][0] != ver[1]:
-                    self._version_error()
+        saved = self._checked_saved()
         if not create_graph:
             return self.backward(ARRAY_NS, grad, *saved)
         saved = tuple(self._saved_tensor(pos, value) for pos, value in zip(self.saves, saved))
         return self.backward(_tensor_ns, grad, *saved)
 
     def _run_once(self, grad: Any) -> tuple[Any, ...]:
+        saved = self._checked_saved()
+        if saved:
+            self.saved = None
+        return self.backward(ARRAY_NS, grad, *saved)
+
+    def _checked_saved(self) -> Any:
+        """What was saved, after checking no saved tensor was modified in place since."""
         if not self.saves:
-            return self.backward(ARRAY_NS, grad)
+            return ()
         saved = self.saved
         if saved is None:
             raise RuntimeError(SECOND_BACKWARD)
         for ver in self._versions:
             if ver is not None and ver[0][0] != ver[1]:
                 self._version_error()
-        self.saved = None
-        return self.backward(ARRAY_NS, grad, *saved)
+        return saved
 
     def _version_error(self) -> None:
         for pos, value, ver in zip(self.saves, self.saved, self._versions):
