@@ -34,13 +34,14 @@ def _count_dependencies(roots: Sequence[Node]) -> dict[Node, int]:
     return deps
 
 
-def _fit(grad: Any, child: Node, index: int, parent: Node, slot: int, create_graph: bool) -> Any:
+def _fit(grad: Any, child: Node, index: int, parent: Node, outputs: Any, create_graph: bool) -> Any:
     """Reduce a gradient to the shape and dtype of the tensor it flows to."""
     shape, np_dtype = child._meta(index)
     if grad.shape != shape:
         try:
             grad = grad.sum_to_size(shape) if create_graph else sum_to(grad, shape)
         except (ValueError, RuntimeError):
+            slot = next(i for i, g in enumerate(outputs) if g is grad)
             raise RuntimeError(
                 f"Function {parent.name()} returned an invalid gradient at index {slot} - got "
                 f"{shape_str(grad.shape)} but expected shape compatible with {shape_str(shape)}"
@@ -127,49 +128,103 @@ def _propagate(
     slow: bool,
 ) -> None:
     """Run ready nodes until none is left; a node is ready once all its consumers have run."""
-    plain = not (slow or create_graph or wanted is not None or skip)
     # inf/nan in gradients are the user's to see (anomaly mode checks them), not numpy warnings
     with np.errstate(all="ignore"):
-        while ready:
-            node = ready.pop()
-            grad = buffers.pop(node, None)
-            if grad is None:
-                outputs: Any = ()
-            elif plain and node._pre_hooks is None and node._post_hooks is None:
-                outputs = node._run(grad, False) if retain_graph else node._run_once(grad)
-            else:
-                outputs = _run_node(node, grad, skip, wanted, captured, create_graph, slow)
-                if outputs is not None and not retain_graph:
-                    node._release()
-                outputs = outputs or ()
-            edges = node.next_functions
-            if len(outputs) != len(edges):
-                outputs = (*outputs, *(None,) * (len(edges) - len(outputs)))
-            for slot, ((child, index), g) in enumerate(zip(edges, outputs)):
-                if child is None:
-                    continue
-                if g is not None:
-                    if child._n_out != 1:
-                        _add(buffers, child, index, _fit(g, child, index, node, slot, create_graph))
+        if slow or create_graph or wanted is not None or skip:
+            _propagate_general(
+                ready, buffers, deps, skip, wanted, captured, retain_graph, create_graph, slow
+            )
+        else:
+            _propagate_plain(ready, buffers, deps, retain_graph)
+
+
+def _propagate_plain(
+    ready: list[Node], buffers: dict[Node, Any], deps: dict[Node, int], retain_graph: bool
+) -> None:
+    """The common case, kept lean: arrays only, no anomaly mode, no ``autograd.grad`` inputs.
+    Nodes with hooks still go through ``_call``."""
+    while ready:
+        node = ready.pop()
+        grad = buffers.pop(node, None)
+        if grad is None:
+            outputs: Any = ()
+        elif node._pre_hooks is None and node._post_hooks is None:
+            outputs = node._run(grad, False) if retain_graph else node._run_once(grad)
+        else:
+            if node._pre_hooks:
+                grad = _apply_pre_hooks(node, grad)
+            outputs = _call(node, grad, False, False)
+            if not retain_graph:
+                node._release()
+        edges = node.next_functions
+        if len(outputs) != len(edges):
+            outputs = (*outputs, *(None,) * (len(edges) - len(outputs)))
+        for (child, index), g in zip(edges, outputs):
+            if child is None:
+                continue
+            remaining = deps[child] - 1
+            if g is not None:
+                if child._n_out != 1:
+                    _add(buffers, child, index, _fit(g, child, index, node, outputs, False))
+                else:
+                    if g.shape != child._shape or g.dtype != child._dtype:
+                        g = _fit(g, child, index, node, outputs, False)
+                    old = buffers.get(child)
+                    if old is not None:
+                        g = old + g
+                    if (
+                        remaining
+                        or type(child) is not AccumulateGrad
+                        or child._pre_hooks is not None
+                        or child._post_hooks is not None
+                    ):
+                        buffers[child] = g
                     else:
-                        if create_graph or g.shape != child._shape or g.dtype != child._dtype:
-                            g = _fit(g, child, index, node, slot, create_graph)
-                        old = buffers.get(child)
-                        if (
-                            plain
-                            and old is None
-                            and deps[child] == 1
-                            and type(child) is AccumulateGrad
-                            and child._pre_hooks is None
-                        ):
-                            # its whole gradient: accumulate now, as if run next from `ready`
-                            child._run(g, False)
-                            continue
-                        buffers[child] = g if old is None else old + g
-                remaining = deps[child] - 1
-                deps[child] = remaining
-                if not remaining:
-                    ready.append(child)
+                        # a leaf's whole gradient: accumulate now rather than through `ready`
+                        if old is not None:
+                            del buffers[child]
+                        child._run(g, False)
+                        continue
+            deps[child] = remaining
+            if not remaining:
+                ready.append(child)
+
+
+def _propagate_general(
+    ready: list[Node],
+    buffers: dict[Node, Any],
+    deps: dict[Node, int],
+    skip: Any,
+    wanted: set[Node] | None,
+    captured: dict[Node, Any] | None,
+    retain_graph: bool,
+    create_graph: bool,
+    slow: bool,
+) -> None:
+    """Every case: hooks, ``autograd.grad`` capture and skipping, anomaly checks, and
+    recording the backward pass itself (``create_graph``)."""
+    while ready:
+        node = ready.pop()
+        grad = buffers.pop(node, None)
+        outputs: Any = ()
+        if grad is not None:
+            outputs = _run_node(node, grad, skip, wanted, captured, create_graph, slow)
+            if outputs is None:  # skipped
+                outputs = ()
+            elif not retain_graph:
+                node._release()
+        edges = node.next_functions
+        if len(outputs) != len(edges):
+            outputs = (*outputs, *(None,) * (len(edges) - len(outputs)))
+        for (child, index), g in zip(edges, outputs):
+            if child is None:
+                continue
+            if g is not None:
+                _add(buffers, child, index, _fit(g, child, index, node, outputs, create_graph))
+            remaining = deps[child] - 1
+            deps[child] = remaining
+            if not remaining:
+                ready.append(child)
 
 
 def _run_node(

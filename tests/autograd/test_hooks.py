@@ -61,3 +61,16 @@ def test_hooks_apply_in_autograd_grad_too():
     x.register_hook(lambda g: g + 1)
     (g,) = tg.autograd.grad(x * 2, x)
     assert g.item() == 3.0
+
+
+def test_post_hook_on_a_leaf_accumulator_runs_as_in_torch():
+    w = tg.ones(2, requires_grad=True)
+    y = (w * 3).sum()
+    acc = y.grad_fn.next_functions[0][0].next_functions[0][0]
+    seen = []
+    acc.register_hook(lambda grad_inputs, grad_outputs: seen.append((grad_inputs, grad_outputs)))
+    y.backward()
+    ((grad_inputs, grad_outputs),) = seen  # torch: [((), (tensor([3., 3.]),))]
+    assert grad_inputs == ()
+    assert [g.tolist() for g in grad_outputs] == [[3.0, 3.0]]
+    assert w.grad.tolist() == [3.0, 3.0]
