@@ -78,5 +78,7 @@ from tapegrad.functional import (
     zeros_like,
 )
 from tapegrad.tensor import Tensor
+from tapegrad.tensor import foreach_sub_ as _foreach_sub_
+from tapegrad.tensor import foreach_zero_ as _foreach_zero_
 
 __version__ = "0.1.0"

@@ -1270,6 +1270,40 @@ def _inplace(
     return t
 
 
+def foreach_sub_(tensors: Sequence[Tensor], others: Sequence[Any], alpha: float = 1) -> None:
+    """``t.sub_(o, alpha=alpha)`` for each pair (torch's ``_foreach_sub_``): an optimizer's
+    whole update in one call. Outside grad mode, pairs of same-shape float tensors of one
+    dtype skip the per-call checks; anything else takes ``sub_`` itself, with its errors."""
+    fast = not _grad_state.enabled and type(alpha) in _SCALARS
+    for t, other in zip(tensors, others):
+        if fast and isinstance(other, Tensor):
+            data, delta = t.data, other.data
+            if data.shape == delta.shape and data.dtype is delta.dtype and data.dtype.kind == "f":
+                try:
+                    np.subtract(data, delta * alpha if alpha != 1 else delta, out=data)
+                except ValueError:  # read-only: sub_ raises the clear error
+                    pass
+                else:
+                    t._vc[0] += 1
+                    continue
+        t.sub_(other, alpha=alpha)
+
+
+def foreach_zero_(tensors: Sequence[Tensor]) -> None:
+    """``t.zero_()`` for each tensor (torch's ``_foreach_zero_``)."""
+    if _grad_state.enabled:
+        for t in tensors:
+            t.zero_()
+        return
+    for t in tensors:
+        try:
+            t.data.fill(0)
+        except ValueError:  # read-only: zero_ raises the clear error
+            t.zero_()
+        else:
+            t._vc[0] += 1
+
+
 def _clip_kernel(a: np.ndarray, bounds: tuple[Any, Any], out: np.ndarray, casting: str) -> None:
     np.clip(a, bounds[0], bounds[1], out=out, casting=casting)
 

@@ -205,10 +205,10 @@ class ManualUpdate:
     def step(self) -> None:
         """Move every parameter against its gradient and zero the gradient."""
         with tg.no_grad():
-            for p in self.params:
-                p.sub_(p.grad, alpha=self.lr)  # = p.sub_(lr * p.grad), with no Tensor for lr*grad
-            for p in self.params:
-                p.grad.zero_()
+            grads = [p.grad for p in self.params]
+            # = p.sub_(lr * p.grad) and p.grad.zero_() for each p, in one call each
+            tg._foreach_sub_(self.params, grads, alpha=self.lr)
+            tg._foreach_zero_(grads)
 
     def zero_grad(self) -> None:
         """Nothing to do: ``step`` already zeroed the gradients, as the blog does."""

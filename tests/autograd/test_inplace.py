@@ -125,3 +125,51 @@ def test_sub_with_alpha_matches_sub_of_the_scaled_gradient_bit_for_bit():
     b.sub_(1e-4 * g)
     assert a.tolist() == b.tolist()
     assert a._version == 1
+
+
+def _params_and_grads(seed: int) -> tuple[list[tg.Tensor], list[tg.Tensor]]:
+    tg.manual_seed(seed)
+    shapes = [(3, 4), (4,), (1, 4), ()]
+    params = [tg.randn(*s).requires_grad_() for s in shapes]
+    return params, [tg.randn(*s) for s in shapes]
+
+
+def test_foreach_sub_and_zero_match_the_loop_they_replace_bit_for_bit():
+    fused, grads = _params_and_grads(0)
+    looped, grads2 = _params_and_grads(0)
+    with tg.no_grad():
+        tg._foreach_sub_(fused, grads, alpha=1e-3)
+        tg._foreach_zero_(grads)
+        for p, g in zip(looped, grads2):
+            p.sub_(1e-3 * g)
+            g.zero_()
+    for a, b, g in zip(fused, looped, grads):
+        assert a.tolist() == b.tolist()
+        assert a._version == b._version == 1
+        assert g._version == 1 and not g.data.any()
+
+
+def test_foreach_sub_falls_back_to_sub_for_broadcasting_and_its_errors():
+    a, b = tg.zeros(2, 3), tg.zeros(2, 3).expand(2, 3)
+    tg._foreach_sub_([a], [tg.ones(3)])  # broadcast: sub_'s own path
+    assert a.tolist() == [[-1.0] * 3] * 2
+    with pytest.raises(RuntimeError, match="written-to tensor"):
+        tg._foreach_sub_([tg.zeros(1, 3).expand(2, 3)], [tg.ones(2, 3)])
+    with pytest.raises(RuntimeError, match="written-to tensor"):
+        tg._foreach_zero_([tg.zeros(1, 3).expand(2, 3)])
+    leaf = tg.zeros(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        tg._foreach_sub_([leaf], [tg.ones(2)])  # grad mode: the in-place check applies
+    assert b._version == 0
+
+
+def test_foreach_sub_matches_torch():
+    torch = pytest.importorskip("torch")
+    params, grads = _params_and_grads(1)
+    tp = [torch.from_numpy(p.detach().numpy().copy()) for p in params]
+    tgr = [torch.from_numpy(g.numpy().copy()) for g in grads]
+    with tg.no_grad():
+        tg._foreach_sub_(params, grads, alpha=0.37)
+    torch._foreach_sub_(tp, tgr, alpha=0.37)
+    for p, t in zip(params, tp):  # torch fuses p - alpha * g (1 ulp apart at most)
+        np.testing.assert_allclose(p.data, t.numpy(), rtol=1e-6, atol=1e-7)
