@@ -10,10 +10,12 @@ from tapegrad.ops.base import Op
 
 
 def _mm(a: Any, b: Any) -> Any:
-    """``a @ b`` of two matrices; with an inner dimension of 1 (the gradient flowing into a
-    layer of width 1) as a broadcast multiply, which numpy does 2-4x faster than BLAS."""
-    if type(a) is np.ndarray and a.shape[1] == 1 and type(b) is np.ndarray:
-        return a * b
+    """``a @ b`` of two matrices. On arrays: ``np.dot``, the same BLAS call with less
+    overhead than the matmul ufunc (~0.3 us a call, bit-identical results); with an inner
+    dimension of 1 (the gradient flowing into a layer of width 1), a broadcast multiply,
+    which numpy does 2-4x faster than BLAS."""
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        return a * b if a.shape[1] == 1 else np.dot(a, b)
     return a @ b
 
 
@@ -24,7 +26,7 @@ class Mm(Op):
     saved_only_for = {0: 1, 1: 0}
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a @ b
+        return np.dot(a, b)
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
         (na, _), (nb, _) = self.next_functions
@@ -43,7 +45,7 @@ class Addmm(Op):
     saved_only_for = {1: 2, 2: 1}
 
     def forward(self, bias: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        out = a @ b
+        out = np.dot(a, b)
         out += bias  # NOTE: into the fresh product, so no second full-size temporary
         return out
 

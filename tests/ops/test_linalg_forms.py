@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import tapegrad as tg
 import tapegrad.nn.functional as F
+from tapegrad.ops import linalg as L
 
 
 def test_mm_with_inner_dimension_one_has_the_outer_product_gradient():
@@ -29,3 +31,22 @@ def test_linear_to_one_output_backpropagates_like_numpy():
     np.testing.assert_allclose(h.grad.numpy(), np.ones((50, 1)) @ w_np, rtol=1e-12)
     np.testing.assert_allclose(w.grad.numpy(), np.ones((1, 50)) @ x_np, rtol=1e-12)
     np.testing.assert_allclose(b.grad.numpy(), [50.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "shapes",
+    [((7, 5), (5, 3)), ((1, 9), (9, 4)), ((6, 8), (8, 1)), ((6, 1), (1, 5)), ((1, 1), (1, 1))],
+)
+@pytest.mark.parametrize("layout", ["C", "transposed"])
+def test_products_through_np_dot_equal_the_matmul_operator_bit_for_bit(dtype, shapes, layout):
+    rng = np.random.default_rng(3)
+    (m, k), (_, n) = shapes
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    if layout == "transposed":  # the .T / .mT views backward multiplies by
+        a, b = np.ascontiguousarray(a.T).T, np.ascontiguousarray(b.T).T
+    bias = rng.standard_normal(n).astype(dtype)
+    np.testing.assert_array_equal(L._mm(a, b), a @ b)
+    np.testing.assert_array_equal(L.Mm().forward(a, b), a @ b)
+    np.testing.assert_array_equal(L.Addmm().forward(bias, a, b), a @ b + bias)
