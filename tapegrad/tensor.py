@@ -1016,8 +1016,9 @@ def _save(
                 versions.append((counter, counter[0]))
             else:
                 versions.append(None)
-    op.saved = saved
-    op._versions = versions
+    # Tuples: fewer containers left for the garbage collector to scan in a long-lived graph
+    op.saved = tuple(saved)
+    op._versions = tuple(versions)
 
 
 # ============================================================================ dtype promotion
