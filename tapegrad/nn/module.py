@@ -356,10 +356,15 @@ def _addindent(text: str, spaces: int) -> str:
 # ============================================================================ containers
 
 
+_CONTAINERS = (list, tuple, dict)
+
+
 def _as_child(value: Any) -> Module | None:
     """A Module, or a container view of a non-empty list/tuple/dict made only of Modules."""
     if isinstance(value, Module):
         return value
+    if not isinstance(value, _CONTAINERS):  # most attributes: numbers, flags, tensors
+        return None
     if isinstance(value, list | tuple) and value and all(isinstance(v, Module) for v in value):
         return ModuleList._view(value)
     if (
