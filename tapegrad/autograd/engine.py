@@ -108,7 +108,14 @@ def run_backward(
     mode = grad_mode._state
     previous_mode, mode.enabled = mode.enabled, create_graph
     try:
-        _propagate(ready, buffers, deps, skip, wanted, captured, retain_graph, create_graph, slow)
+        # inf/nan in gradients are the user's to see (anomaly mode checks them), not warnings
+        with np.errstate(all="ignore"):
+            if slow or create_graph or inputs is not None:
+                _propagate_general(
+                    ready, buffers, deps, skip, wanted, captured, retain_graph, create_graph, slow
+                )
+            else:
+                _propagate_plain(ready, buffers, deps, retain_graph)
     finally:
         mode.enabled = previous_mode
     if inputs is None:
@@ -116,33 +123,11 @@ def run_backward(
     return [_select(captured.get(node), node, index) for node, index in inputs]
 
 
-def _propagate(
-    ready: list[Node],
-    buffers: dict[Node, Any],
-    deps: dict[Node, int],
-    skip: Any,
-    wanted: set[Node] | None,
-    captured: dict[Node, Any] | None,
-    retain_graph: bool,
-    create_graph: bool,
-    slow: bool,
-) -> None:
-    """Run ready nodes until none is left; a node is ready once all its consumers have run."""
-    # inf/nan in gradients are the user's to see (anomaly mode checks them), not numpy warnings
-    with np.errstate(all="ignore"):
-        if slow or create_graph or wanted is not None or skip:
-            _propagate_general(
-                ready, buffers, deps, skip, wanted, captured, retain_graph, create_graph, slow
-            )
-        else:
-            _propagate_plain(ready, buffers, deps, retain_graph)
-
-
 def _propagate_plain(
     ready: list[Node], buffers: dict[Node, Any], deps: dict[Node, int], retain_graph: bool
 ) -> None:
-    """The common case, kept lean: arrays only, no anomaly mode, no ``autograd.grad`` inputs.
-    Nodes with hooks still go through ``_call``."""
+    """``_propagate_general`` for the common case, kept lean: arrays only, no anomaly mode,
+    no ``autograd.grad`` inputs. Nodes with hooks still go through ``_call``."""
     while ready:
         node = ready.pop()
         grad = buffers.pop(node, None)
@@ -156,10 +141,8 @@ def _propagate_plain(
             outputs = _call(node, grad, False, False)
             if not retain_graph:
                 node._release()
-        edges = node.next_functions
-        if len(outputs) != len(edges):
-            outputs = (*outputs, *(None,) * (len(edges) - len(outputs)))
-        for (child, index), g in zip(edges, outputs):
+        outputs = _one_per_edge(node, outputs)
+        for (child, index), g in zip(node.next_functions, outputs):
             if child is None:
                 continue
             remaining = deps[child] - 1
@@ -201,7 +184,8 @@ def _propagate_general(
     create_graph: bool,
     slow: bool,
 ) -> None:
-    """Every case: hooks, ``autograd.grad`` capture and skipping, anomaly checks, and
+    """Run ready nodes until none is left (a node is ready once all its consumers have run),
+    in every case: hooks, ``autograd.grad`` capture and skipping, anomaly checks, and
     recording the backward pass itself (``create_graph``)."""
     while ready:
         node = ready.pop()
@@ -213,10 +197,8 @@ def _propagate_general(
                 outputs = ()
             elif not retain_graph:
                 node._release()
-        edges = node.next_functions
-        if len(outputs) != len(edges):
-            outputs = (*outputs, *(None,) * (len(edges) - len(outputs)))
-        for (child, index), g in zip(edges, outputs):
+        outputs = _one_per_edge(node, outputs)
+        for (child, index), g in zip(node.next_functions, outputs):
             if child is None:
                 continue
             if g is not None:
@@ -225,6 +207,13 @@ def _propagate_general(
             deps[child] = remaining
             if not remaining:
                 ready.append(child)
+
+
+def _one_per_edge(node: Node, outputs: Any) -> Any:
+    """A gradient (or None) for each of ``node``'s edges: None past a shorter ``outputs``
+    (a node given no gradient still lets its children's dependency counts drop)."""
+    n = len(node.next_functions)
+    return outputs if len(outputs) == n else (*outputs, *(None,) * (n - len(outputs)))
 
 
 def _run_node(
