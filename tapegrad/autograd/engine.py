@@ -141,8 +141,10 @@ def _propagate_plain(
             outputs = _call(node, grad, False, False)
             if not retain_graph:
                 node._release()
-        outputs = _one_per_edge(node, outputs)
-        for (child, index), g in zip(node.next_functions, outputs):
+        edges = node.next_functions
+        if len(outputs) != len(edges):
+            outputs = _one_per_edge(node, outputs)
+        for (child, index), g in zip(edges, outputs):
             if child is None:
                 continue
             remaining = deps[child] - 1
