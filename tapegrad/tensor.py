@@ -1114,13 +1114,7 @@ def _binary(op_cls: type[Op], a: Tensor, b: Any, reflected: bool = False) -> Ten
         if message is None:
             raise
         raise RuntimeError(message) from None
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)
-    if _grad_state.enabled and (
-        (isinstance(a, Tensor) and a._requires_grad) or (isinstance(b, Tensor) and b._requires_grad)
-    ):
-        return _record(op, (a, b), (ad, bd), out)
-    return _wrap(out)
+    return _finish(op, (a, b), (ad, bd), out)
 
 
 _DIV = E.Div
