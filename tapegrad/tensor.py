@@ -7,6 +7,7 @@ which records a node when grad mode is on and some input requires grad.
 from __future__ import annotations
 
 import builtins
+import copy
 import numbers
 import warnings
 import weakref
@@ -41,6 +42,12 @@ NON_LEAF_GRAD_WARNING = (
     "instead."
 )
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+DEEPCOPY_NON_LEAF = (
+    "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at "
+    "the moment. Use t.detach().clone() to copy a computed tensor."
+)
+# What autograd keeps in a tensor's __dict__: never copied or pickled (user attributes are).
+_AUTOGRAD_ATTRIBUTES = frozenset({"_grad", "_acc", "_hooks", "_retains_grad", "_is_view"})
 
 
 class Tensor:
@@ -261,6 +268,34 @@ class Tensor:
         return builtins.int(self.item())
 
     __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------ copy and pickle
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        """A new leaf with copies of the data, ``requires_grad``, ``.grad`` and user attributes,
+        as torch: no graph, no hooks, its own version counter."""
+        if self.grad_fn is not None:
+            raise RuntimeError(DEEPCOPY_NON_LEAF)
+        new = _wrap(copy.deepcopy(self.data, memo), requires_grad=self._requires_grad)
+        new.__class__ = type(self)
+        memo[id(self)] = new
+        if self._grad is not None:
+            new._grad = copy.deepcopy(self._grad, memo)
+        for name, value in _user_attributes(self).items():
+            setattr(new, name, copy.deepcopy(value, memo))
+        return new
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        """Pickle the data, ``requires_grad`` and user attributes, as torch: not the graph,
+        ``.grad`` or hooks (a non-leaf comes back as a leaf that requires grad)."""
+        if self._hooks:
+            warnings.warn(
+                "backward hooks on a tensor are not serialized; the unpickled tensor has none",
+                UserWarning,
+                stacklevel=2,
+            )
+        attributes = _user_attributes(self)
+        return (_rebuild_tensor, (type(self), self.data, self._requires_grad, attributes))
 
     # ------------------------------------------------------------------ autograd
 
@@ -878,6 +913,23 @@ def _wrap(
 
 
 _new_tensor = object.__new__
+
+
+def _user_attributes(t: Tensor) -> dict[str, Any]:
+    """Attributes a user set on a tensor (``t.name = ...``), without autograd's own."""
+    extra = getattr(t, "__dict__", None) or {}
+    return {k: v for k, v in extra.items() if k not in _AUTOGRAD_ATTRIBUTES}
+
+
+def _rebuild_tensor(
+    cls: type[Tensor], data: np.ndarray, requires_grad: bool, attributes: dict[str, Any]
+) -> Tensor:
+    """Unpickle a tensor: a leaf of class ``cls`` around ``data``."""
+    t = _wrap(data, requires_grad=requires_grad)
+    t.__class__ = cls
+    for name, value in attributes.items():
+        setattr(t, name, value)
+    return t
 
 
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
