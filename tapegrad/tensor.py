@@ -65,7 +65,7 @@ class Tensor:
         "__weakref__",
     )
     _grad: Tensor | None = None
-    _acc: weakref.ref[AccumulateGrad] | None = None
+    _acc: AccumulateGrad | None = None  # kept for the leaf's life (it refers back weakly)
     _hooks: list[Any] | None = None
     _retains_grad = False
     _is_view = False
@@ -360,9 +360,8 @@ class Tensor:
             return self.grad_fn._pre_hooks
         if self._hooks is None:
             self._hooks = []
-            acc = self._acc() if self._acc is not None else None
-            if acc is not None:
-                acc._pre_hooks = self._hooks
+            if self._acc is not None:
+                self._acc._pre_hooks = self._hooks
         return self._hooks
 
     def _store_grad(self, grad: Any) -> None:
@@ -983,14 +982,14 @@ def _edge_of(t: Any) -> tuple[Node | None, int]:
 
 
 def _leaf_edge(t: Tensor) -> tuple[Node, int]:
-    """The edge to a leaf's AccumulateGrad, made on first use and shared while it lives."""
-    ref = t._acc
-    acc = ref() if ref is not None else None
-    if acc is None:
+    """The edge to a leaf's AccumulateGrad: made on first use and kept by the leaf, so every
+    graph reuses it; made again if ``.data`` was replaced by one of another shape or dtype."""
+    acc = t._acc
+    if acc is None or acc._shape != t.data.shape or acc._dtype != t.data.dtype:
         acc = AccumulateGrad(t)
         if t._hooks is not None:
             acc._pre_hooks = t._hooks
-        t._acc = weakref.ref(acc)
+        t._acc = acc
     return acc, 0
 
 

@@ -8,6 +8,7 @@ no gradient), ``_meta(i)`` (shape and numpy dtype of output ``i``), ``_run(grad,
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -130,27 +131,41 @@ class _RemovableHandle:
 
 
 class AccumulateGrad(Node):
-    """The node standing for a leaf tensor: adds the incoming gradient into ``leaf.grad``."""
+    """The node standing for a leaf tensor: adds the incoming gradient into ``leaf.grad``.
 
-    __slots__ = ("variable",)
+    The leaf keeps its accumulator for its whole life, so recording an op on a leaf does not
+    build a new one each time; the accumulator refers to the leaf weakly, so the pair is not
+    a reference cycle. Once the leaf is gone nobody can read its ``.grad``: the accumulator
+    then only runs the leaf's hooks, and ``variable`` is None.
+    """
+
+    __slots__ = ("_variable",)
     node_name = "AccumulateGrad"
     saves = ()
 
     def __init__(self, variable: Any) -> None:
         self.next_functions = ()
-        self.variable = variable
+        self._variable = weakref.ref(variable)
         # Fixed when the graph is built, as torch does: the engine reduces gradients to them.
         self._shape = variable.data.shape
         self._dtype = variable.data.dtype
 
+    @property
+    def variable(self) -> Any:
+        """The leaf tensor this node accumulates into (None once it has been freed)."""
+        return self._variable()
+
     def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
-        data = self.variable.data
+        variable = self._variable()
+        if variable is None:
+            return ()
+        data = variable.data
         if grad.shape != data.shape:
             raise RuntimeError(
                 f"the gradient of a leaf has shape {tuple(grad.shape)} but the leaf now has "
                 f"shape {data.shape}: was its .data replaced between forward and backward?"
             )
-        self.variable._accumulate_grad(grad, create_graph)
+        variable._accumulate_grad(grad, create_graph)
         return ()
 
 

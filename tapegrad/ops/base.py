@@ -181,8 +181,9 @@ class Op(Node):
                 return value  # derived from the result, not differentiated
             return _tensor_ns.from_edge(value, self, 0)
         node, index = self.next_functions[pos]
-        if isinstance(node, AccumulateGrad):
+        if isinstance(node, AccumulateGrad) and node.variable is not None:
             return node.variable
+        # a freed leaf's value still joins the recorded graph through its accumulator
         return _tensor_ns.from_edge(value, node, index)
 
     def _release(self) -> None:

@@ -38,6 +38,61 @@ def test_leaf_used_twice_shares_one_accumulator():
     assert a is b
 
 
+def test_leaf_keeps_one_accumulator_across_graphs():
+    x = tg.ones(2, requires_grad=True)
+    first = weakref.ref((x * 2).grad_fn.next_functions[0][0])  # that graph is dropped at once
+    second = (x * 3).grad_fn.next_functions[0][0]
+    assert first() is second and second.variable is x
+
+
+def test_leaf_and_accumulator_are_freed_without_the_cycle_collector():
+    gc.disable()
+    try:
+        x = tg.ones(2, requires_grad=True)
+        (x * 2).sum().backward()
+        leaf, acc = weakref.ref(x), weakref.ref(x._acc)
+        del x
+        assert leaf() is None and acc() is None
+    finally:
+        gc.enable()
+
+
+def test_replaced_data_of_another_shape_gets_a_new_accumulator():
+    x = tg.ones(2, requires_grad=True)
+    old = (x * 2).grad_fn.next_functions[0][0]
+    x.data = np.ones((3,), np.float64)
+    y = (x * 2).sum()
+    assert y.grad_fn.next_functions[0][0].next_functions[0][0] is not old
+    y.backward()
+    assert x.grad.shape == (3,) and x.grad.dtype == tg.float64
+
+
+def test_backward_after_the_leaf_is_freed_still_runs_its_hooks():
+    seen = []
+    x = tg.ones(2, requires_grad=True)
+    w = tg.full((2,), 3.0, requires_grad=True)
+    x.register_hook(lambda g: seen.append(g.tolist()))
+    y = (x * w).sum()
+    acc = y.grad_fn.next_functions[0][0].next_functions[0][0]
+    del x
+    gc.collect()
+    assert acc.variable is None
+    y.backward()
+    assert seen == [[3.0, 3.0]] and w.grad.tolist() == [1.0, 1.0]
+
+
+def test_double_backward_after_a_leaf_is_freed():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    w = tg.tensor([3.0, 4.0], requires_grad=True)
+    y = (x * w * w).sum()  # the first product saved x, a leaf
+    del x
+    gc.collect()
+    (gw,) = tg.autograd.grad(y, (w,), create_graph=True)
+    assert gw.tolist() == [6.0, 16.0]  # 2 x w
+    gw.sum().backward()
+    assert w.grad.tolist() == [2.0, 4.0]  # 2 x
+
+
 def test_grad_accumulates_across_backward_calls_until_zeroed():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     (x * 3).sum().backward()
