@@ -20,6 +20,7 @@ import numpy as np
 
 import tapegrad as tg
 from tapegrad import nn, optim
+from tapegrad._flat import FlatGrads
 from tapegrad.nn import functional as F
 from tapegrad.train import memory
 from tapegrad.train.checkpoint import Snapshot, check_model_arrays, data_digest, load_run, pack
@@ -196,14 +197,25 @@ def build_model(sizes: Sequence[int], activation: str, init: str) -> nn.Sequenti
 
 
 class ManualUpdate:
-    """The blog's update: ``p.sub_(lr * p.grad)`` under ``no_grad``, then zero the gradients."""
+    """The blog's update: ``p.sub_(lr * p.grad)`` under ``no_grad``, then zero the gradients.
+
+    The gradients live in one flat buffer (each ``p.grad`` a view of it), so the update costs
+    a few numpy calls whatever the number of parameters; parameters of mixed dtypes, or a
+    ``.grad`` replaced from outside, take the per-parameter path.
+    """
 
     def __init__(self, params: Sequence[tg.Tensor], lr: float) -> None:
         self.params = list(params)
         self.lr = lr
+        self._flat = FlatGrads(self.params) if FlatGrads.supports(self.params) else None
 
     def step(self) -> None:
         """Move every parameter against its gradient and zero the gradient."""
+        if self._flat is not None and not self._flat.intact():
+            self._flat = FlatGrads(self.params) if FlatGrads.supports(self.params) else None
+        if self._flat is not None:
+            self._flat.sgd_step(self.lr)
+            return
         with tg.no_grad():
             grads = [p.grad for p in self.params]
             # = p.sub_(lr * p.grad) and p.grad.zero_() for each p, in one call each
