@@ -43,13 +43,15 @@ class FlatGrads:
 
     @staticmethod
     def supports(params: Sequence[Tensor]) -> bool:
-        """True for writeable float leaves of one dtype (what the buffer can stand behind)."""
+        """True for writeable float leaves of one dtype that require grad (a frozen
+        parameter keeps ``.grad`` None)."""
         if not params or len({id(p) for p in params}) != len(params):
             return False
         dtype = params[0].data.dtype
         return all(
             isinstance(p, Tensor)
             and p.grad_fn is None
+            and p._requires_grad
             and p.data.dtype == dtype
             and dtype.kind == "f"
             and p.data.flags.writeable

@@ -93,6 +93,7 @@ def test_unsupported_parameters_take_the_per_parameter_path():
     assert not FlatGrads.supports([a, b])  # two dtypes
     assert not FlatGrads.supports([a, a])  # one parameter twice
     assert not FlatGrads.supports([])
+    assert not FlatGrads.supports([a, tg.ones(2)])  # a frozen parameter keeps .grad None
     manual = ManualUpdate([a, b], 0.5)
     assert manual._flat is None
     (a.sum() + b.sum()).backward()
