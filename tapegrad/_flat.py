@@ -41,6 +41,11 @@ class FlatGrads:
             self.deltas.append(self.scaled[start : start + size].reshape(data.shape))
             start += size
 
+    @classmethod
+    def for_params(cls, params: Sequence[Tensor]) -> FlatGrads | None:
+        """A buffer behind ``params``' gradients, or None when ``supports`` says no."""
+        return cls(params) if cls.supports(params) else None
+
     @staticmethod
     def supports(params: Sequence[Tensor]) -> bool:
         """True for writeable float leaves of one dtype that require grad (a frozen

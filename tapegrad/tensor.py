@@ -276,8 +276,7 @@ class Tensor:
         as torch: no graph, no hooks, its own version counter."""
         if self.grad_fn is not None:
             raise RuntimeError(DEEPCOPY_NON_LEAF)
-        new = _wrap(copy.deepcopy(self.data, memo), requires_grad=self._requires_grad)
-        new.__class__ = type(self)
+        new = _rebuild_tensor(type(self), copy.deepcopy(self.data, memo), self._requires_grad, {})
         memo[id(self)] = new
         if self._grad is not None:
             new._grad = copy.deepcopy(self._grad, memo)

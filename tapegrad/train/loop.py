@@ -200,19 +200,20 @@ class ManualUpdate:
     """The blog's update: ``p.sub_(lr * p.grad)`` under ``no_grad``, then zero the gradients.
 
     The gradients live in one flat buffer (each ``p.grad`` a view of it), so the update costs
-    a few numpy calls whatever the number of parameters; parameters of mixed dtypes, or a
-    ``.grad`` replaced from outside, take the per-parameter path.
+    a few numpy calls whatever the number of parameters. A ``.grad`` replaced from outside
+    makes the buffer be rebuilt; parameters it cannot stand behind (mixed dtypes, frozen)
+    take the per-parameter path.
     """
 
     def __init__(self, params: Sequence[tg.Tensor], lr: float) -> None:
         self.params = list(params)
         self.lr = lr
-        self._flat = FlatGrads(self.params) if FlatGrads.supports(self.params) else None
+        self._flat = FlatGrads.for_params(self.params)
 
     def step(self) -> None:
         """Move every parameter against its gradient and zero the gradient."""
         if self._flat is not None and not self._flat.intact():
-            self._flat = FlatGrads(self.params) if FlatGrads.supports(self.params) else None
+            self._flat = FlatGrads.for_params(self.params)
         if self._flat is not None:
             self._flat.sgd_step(self.lr)
             return
