@@ -630,14 +630,36 @@ class Tensor:
         if bias.data.ndim > 2:
             self._addmm_shape_error((ad.shape[0], bd.shape[1]))
         if not bias.data.dtype == ad.dtype == bd.dtype:
-            target = _result_dtype(a, b).name
-            bias, a, b = bias.to(target), a.to(target), b.to(target)
+            _addmm_dtype_error(bias.data.dtype, ad.dtype, bd.dtype)
         op = L.Addmm()
         try:
             out = op.forward(bias.data, a.data, b.data)
         except ValueError:  # the bias does not broadcast to the product
             self._addmm_shape_error((ad.shape[0], bd.shape[1]))
         return _finish(op, (bias, a, b), (bias.data, a.data, b.data), out)
+
+    def _linear(self, input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
+        """``self.addmm(input, weight.t())``: what ``F.linear`` records for a 2-D input, with
+        the transpose folded into the Addmm node (``LinearAddmm``) when that is exact: same
+        dtypes and shapes, and no anomaly trace to keep for the ``TBackward0`` node."""
+        bias, x, w = self.data, input.data, weight.data
+        if (
+            weight._requires_grad
+            and _grad_state.enabled
+            and not _anomaly_state.enabled
+            and x.ndim == w.ndim == 2
+            and x.shape[1] == w.shape[1]
+            and bias.ndim <= 2
+            and bias.dtype == x.dtype == w.dtype
+        ):
+            op = L.LinearAddmm()
+            try:
+                out = op.forward(bias, x, w.T)
+            except ValueError:
+                pass  # a bias that does not broadcast: addmm below raises torch's message
+            else:
+                return _record(op, (self, input, weight), (bias, x, w.T), out)
+        return self.addmm(input, weight.t())
 
     def _addmm_shape_error(self, product: tuple[int, int]) -> None:
         raise RuntimeError(
@@ -1022,7 +1044,7 @@ def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarra
             edges.append((t.grad_fn, t._output_nr))
         else:
             edges.append(_leaf_edge(t))
-    op.next_functions = edges = tuple(edges)
+    op._edges = edges = tuple(edges)
     op._shape = out.shape
     op._dtype = out.dtype
     if _anomaly_state.enabled:
@@ -1188,6 +1210,15 @@ def _same_dtype(a: Tensor, b: Tensor, name: str) -> tuple[Tensor, Tensor]:
             f"{_torch_dtype_name(a.data.dtype)} != {_torch_dtype_name(b.data.dtype)}"
         )
     return a, b
+
+
+def _addmm_dtype_error(bias: np.dtype, mat1: np.dtype, mat2: np.dtype) -> None:
+    """torch's addmm (and so linear) never promotes: its error, in its order of checks."""
+    first, name = (bias, "self") if bias != mat2 else (mat1, "mat1")
+    raise RuntimeError(
+        f"{name} and mat2 must have the same dtype, but got {_scalar_type_name(first)} and "
+        f"{_scalar_type_name(mat2)}"
+    )
 
 
 def _scalar_type_name(np_dtype: np.dtype) -> str:

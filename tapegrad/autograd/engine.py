@@ -22,7 +22,7 @@ def _count_dependencies(roots: Sequence[Node]) -> dict[Node, int]:
     stack = list(roots)
     root_set = set(roots)
     while stack:
-        for child, _ in stack.pop().next_functions:
+        for child, _ in stack.pop()._edges:
             if child is None:
                 continue
             if child in deps:
@@ -141,7 +141,7 @@ def _propagate_plain(
             outputs = _call(node, grad, False, False)
             if not retain_graph:
                 node._release()
-        edges = node.next_functions
+        edges = node._edges
         if len(outputs) != len(edges):
             outputs = _one_per_edge(node, outputs)
         for (child, index), g in zip(edges, outputs):
@@ -200,7 +200,7 @@ def _propagate_general(
             elif not retain_graph:
                 node._release()
         outputs = _one_per_edge(node, outputs)
-        for (child, index), g in zip(node.next_functions, outputs):
+        for (child, index), g in zip(node._edges, outputs):
             if child is None:
                 continue
             if g is not None:
@@ -214,7 +214,7 @@ def _propagate_general(
 def _one_per_edge(node: Node, outputs: Any) -> Any:
     """A gradient (or None) for each of ``node``'s edges: None past a shorter ``outputs``
     (a node given no gradient still lets its children's dependency counts drop)."""
-    n = len(node.next_functions)
+    n = len(node._edges)
     return outputs if len(outputs) == n else (*outputs, *(None,) * (n - len(outputs)))
 
 
@@ -255,11 +255,11 @@ def _skipped_nodes(roots: Sequence[Node], wanted: set[Node]) -> set[Node]:
             continue
         seen.add(node)
         stack.append((node, True))
-        stack.extend((c, False) for c, _ in node.next_functions if c is not None)
+        stack.extend((c, False) for c, _ in node._edges if c is not None)
     reach: set[Node] = set(wanted)
     skip: set[Node] = set()
     for node in order:  # children come before parents
-        if any(c in reach for c, _ in node.next_functions) and not isinstance(node, AccumulateGrad):
+        if any(c in reach for c, _ in node._edges) and not isinstance(node, AccumulateGrad):
             reach.add(node)
         else:
             skip.add(node)
@@ -282,6 +282,15 @@ def _call(node: Node, grad: Any, create_graph: bool, check: bool) -> tuple[Any, 
             if replaced is not None:
                 outputs = replaced
     return outputs
+
+
+def run_folded(node: Node, grad: Any, create_graph: bool) -> Any:
+    """Run ``node`` as the engine would (pre hooks, backward, post hooks, anomaly checks) for
+    the consumer that folded it in and so stands in for it in the walked graph (linear's
+    ``TBackward0``, see ``ops.linalg.LinearAddmm``); returns its one input gradient."""
+    if node._pre_hooks:
+        grad = _apply_pre_hooks(node, grad)
+    return _call(node, grad, create_graph, anomaly._state.enabled)[0]
 
 
 def _select(grad: Any, node: Node, index: int) -> Any:

@@ -1,8 +1,9 @@
 """Graph nodes (``grad_fn`` objects), the leaf accumulator, and user-defined Functions.
 
 A Node is what ``tensor.grad_fn`` returns. The engine sees only this protocol:
-``next_functions`` (one ``(node, index)`` edge per input, ``(None, 0)`` when that input needs
-no gradient), ``_meta(i)`` (shape and numpy dtype of output ``i``), ``_run(grad, create_graph)``
+``_edges`` (one ``(node, index)`` edge per input, ``(None, 0)`` when that input needs
+no gradient: what ``next_functions`` shows, except where a node folds another one in),
+``_meta(i)`` (shape and numpy dtype of output ``i``), ``_run(grad, create_graph)``
 (gradients for each input), ``_release()`` and the hook lists.
 """
 
@@ -36,7 +37,7 @@ class Node:
     """A recorded operation: knows how to turn the gradient of its output into input gradients."""
 
     # Hooks and the anomaly trace are rare: class defaults, set per node only when used.
-    __slots__ = ("next_functions", "_shape", "_dtype", "__dict__", "__weakref__")
+    __slots__ = ("_edges", "_shape", "_dtype", "__dict__", "__weakref__")
     _pre_hooks: list[tuple[int, Hook]] | None = None
     _post_hooks: list[Callable[..., Any]] | None = None
     _trace: str | None = None
@@ -44,7 +45,12 @@ class Node:
     node_name = "Node"
 
     def __init__(self) -> None:
-        self.next_functions: tuple[Edge, ...] = ()
+        self._edges: tuple[Edge, ...] = ()
+
+    @property
+    def next_functions(self) -> tuple[Edge, ...]:
+        """One ``(node, output index)`` edge per input, ``(None, 0)`` where none is needed."""
+        return self._edges
 
     def name(self) -> str:
         """The PyTorch name of this node, e.g. ``MulBackward0``."""
@@ -144,7 +150,7 @@ class AccumulateGrad(Node):
     saves = ()
 
     def __init__(self, variable: Any) -> None:
-        self.next_functions = ()
+        self._edges = ()
         self._variable = weakref.ref(variable)
         # Fixed when the graph is built, as torch does: the engine reduces gradients to them.
         self._shape = variable.data.shape
@@ -245,7 +251,7 @@ class BackwardCFunction(Node, FunctionCtx):
         with grad_mode.set_grad_enabled(create_graph):
             result = self._function.backward(self, *grads)
         result = result if isinstance(result, tuple) else (result,)
-        n_in = len(self.next_functions)
+        n_in = len(self._edges)
         if len(result) != n_in:
             raise RuntimeError(
                 f"function {self.name()} returned an incorrect number of gradients "
@@ -301,9 +307,7 @@ class Function:
         record = grad_mode.is_grad_enabled() and any(t.requires_grad for t in tensors)
         outputs = raw if isinstance(raw, tuple) else (raw,)
         skip = getattr(node, "_non_differentiable", set())
-        node.next_functions = tuple(
-            _edge_of(a) if isinstance(a, Tensor) else (None, 0) for a in args
-        )
+        node._edges = tuple(_edge_of(a) if isinstance(a, Tensor) else (None, 0) for a in args)
         node._n_out = len(outputs)
         node._out_meta = [(o.data.shape, o.data.dtype) for o in outputs]
         node._shape, node._dtype = node._out_meta[0]

@@ -78,10 +78,10 @@ def _softmax_dim(dim: int | None, ndim: int, name: str) -> int:
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
     """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
     input = _tensor_arg(input, "input", "linear")  # noqa: A001
-    weight_t = _tensor_arg(weight, "weight", "linear").t()
+    weight = _tensor_arg(weight, "weight", "linear")
     if isinstance(bias, Tensor) and input.ndim == 2:
-        return bias.addmm(input, weight_t)  # one AddmmBackward0 node, as torch
-    out = input.matmul(weight_t)
+        return bias._linear(input, weight)  # AddmmBackward0 over TBackward0, as torch
+    out = input.matmul(weight.t())
     return out if bias is None else out + bias
 
 

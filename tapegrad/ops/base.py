@@ -135,7 +135,7 @@ class Op(Node):
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
         """For each input: whether a gradient for it is wanted."""
-        return tuple(node is not None for node, _ in self.next_functions)
+        return tuple(node is not None for node, _ in self._edges)
 
     def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
         saved = self._checked_saved()
@@ -169,6 +169,7 @@ class Op(Node):
             if pos == OUT:
                 check_version(ver[0], ver[1], self._shape, self._dtype, self)
             else:
+                # the public edges: a folded node (linear's transpose) names the producer
                 producer = self.next_functions[pos][0]
                 check_version(ver[0], ver[1], value.shape, value.dtype, producer)
 
@@ -180,7 +181,7 @@ class Op(Node):
             if self.pack_out is not None:
                 return value  # derived from the result, not differentiated
             return _tensor_ns.from_edge(value, self, 0)
-        node, index = self.next_functions[pos]
+        node, index = self._edges[pos]
         if isinstance(node, AccumulateGrad) and node.variable is not None:
             return node.variable
         # a freed leaf's value still joins the recorded graph through its accumulator

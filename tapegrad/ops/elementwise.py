@@ -31,7 +31,7 @@ class Sub(Op):
         return a - b
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
-        return g, (-g if self.next_functions[1][0] is not None else None)
+        return g, (-g if self._edges[1][0] is not None else None)
 
 
 class Rsub(Op):
@@ -56,7 +56,7 @@ class Mul(Op):
         return a * b
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
-        (na, _), (nb, _) = self.next_functions
+        (na, _), (nb, _) = self._edges
         return (g * b if na is not None else None, g * a if nb is not None else None)
 
 
@@ -70,7 +70,7 @@ class Div(Op):
         return a / b
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
-        (na, _), (nb, _) = self.next_functions
+        (na, _), (nb, _) = self._edges
         return (g / b if na is not None else None, -g * a / (b * b) if nb is not None else None)
 
 
@@ -114,7 +114,7 @@ class PowTensor(Op):
         return a**b
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, ...]:
-        (na, _), (nb, _) = self.next_functions
+        (na, _), (nb, _) = self._edges
         ga = g * (b * a ** (b - 1)) if na is not None else None
         gb = None
         if nb is not None:

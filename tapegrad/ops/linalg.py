@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.ops.base import Op
+from tapegrad.autograd.engine import run_folded
+from tapegrad.ops.base import ARRAY_NS, Op
+from tapegrad.ops.shape import T
 
 
 def _mm(a: Any, b: Any) -> Any:
@@ -29,7 +31,7 @@ class Mm(Op):
         return np.dot(a, b)
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
-        (na, _), (nb, _) = self.next_functions
+        (na, _), (nb, _) = self._edges
         return (
             _mm(g, b.mT) if na is not None else None,
             _mm(a.mT, g) if nb is not None else None,
@@ -50,12 +52,55 @@ class Addmm(Op):
         return out
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
-        (nbias, _), (na, _), (nb, _) = self.next_functions
+        (nbias, _), (na, _), (nb, _) = self._edges
         return (
             g if nbias is not None else None,
             _mm(g, b.mT) if na is not None else None,
             _mm(a.mT, g) if nb is not None else None,
         )
+
+
+class LinearAddmm(Addmm):
+    """The Addmm that ``F.linear`` records, with the weight's transpose folded in.
+
+    torch records ``AddmmBackward0`` over ``TBackward0`` over the weight. Here the walked edge
+    goes to the weight itself, and backward transposes the weight's gradient: one node fewer
+    to record and to run per layer (about 4 us, a seventh of a narrow layer's cost).
+    ``next_functions`` still shows the ``TBackward0`` node (made on first look), and hooks
+    registered on it run as the engine would run them.
+    """
+
+    __slots__ = ()
+    _t_node: T | None = None  # set (in the instance dict) once someone looks
+
+    @property
+    def next_functions(self) -> tuple[Any, ...]:
+        """As torch shows them: the weight's edge goes through a ``TBackward0`` node."""
+        bias_edge, input_edge, weight_edge = self._edges
+        if weight_edge[0] is None:
+            return self._edges
+        if self._t_node is None:
+            t_node = T()
+            t_node._edges = (weight_edge,)
+            shape, self_dtype = weight_edge[0]._meta(weight_edge[1])
+            t_node._shape, t_node._dtype = shape[::-1], self_dtype
+            self._t_node = t_node
+        return bias_edge, input_edge, (self._t_node, 0)
+
+    def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
+        grad_bias, grad_input, grad_weight_t = super().backward(xp, g, a, b)
+        if grad_weight_t is None:
+            return grad_bias, grad_input, None
+        t_node = self._t_node
+        if t_node is None or (t_node._pre_hooks is None and t_node._post_hooks is None):
+            return grad_bias, grad_input, grad_weight_t.T  # what TBackward0 computes
+        return grad_bias, grad_input, run_folded(t_node, grad_weight_t, xp is not ARRAY_NS)
+
+    def _saved_tensor(self, pos: int, value: Any) -> Any:
+        if pos != 2 or value is None:
+            return super()._saved_tensor(pos, value)
+        # the weight joins the recorded graph, transposed as torch's saved ``weight.t()``
+        return super()._saved_tensor(pos, value.T).t()
 
 
 class Dot(Op):

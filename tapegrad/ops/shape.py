@@ -153,7 +153,7 @@ class Cat(Op):
         lead = (slice(None),) * self.axis
         return tuple(
             xp.index(g, lead + (slice(lo, hi),)) if node is not None else None
-            for (node, _), lo, hi in zip(self.next_functions, self.bounds, self.bounds[1:])
+            for (node, _), lo, hi in zip(self._edges, self.bounds, self.bounds[1:])
         )
 
 
@@ -168,5 +168,5 @@ class Stack(Op):
         lead = (slice(None),) * self.axis
         return tuple(
             xp.index(g, lead + (i,)) if node is not None else None
-            for i, (node, _) in enumerate(self.next_functions)
+            for i, (node, _) in enumerate(self._edges)
         )
