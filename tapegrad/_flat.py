@@ -40,6 +40,8 @@ class FlatGrads:
             self.grads.append(grad)
             self.deltas.append(self.scaled[start : start + size].reshape(data.shape))
             start += size
+        # the version counters the step bumps: each parameter's (sub_) and each .grad's (zero_)
+        self.counters = [t._vc for t in (*self.params, *self.grads)]
 
     @classmethod
     def for_params(cls, params: Sequence[Tensor]) -> FlatGrads | None:
@@ -75,9 +77,9 @@ class FlatGrads:
         """``p.sub_(lr * p.grad)`` then ``p.grad.zero_()`` for every parameter, bit for bit,
         with one multiply and one fill for all of them. Call only while ``intact()``."""
         np.multiply(self.buffer, lr, out=self.scaled)
-        for p, delta in zip(self.params, self.deltas):
-            np.subtract(p.data, delta, out=p.data)
-            p._vc[0] += 1
+        subtract = np.subtract  # ``out`` given positionally: cheaper than by keyword
+        for data, delta in zip(self.datas, self.deltas):  # intact: each p.data is data
+            subtract(data, delta, data)
+        for counter in self.counters:
+            counter[0] += 1
         self.buffer.fill(0)
-        for grad in self.grads:
-            grad._vc[0] += 1
