@@ -373,7 +373,7 @@ def _load_case(config: str, double: bool) -> ConfigCase:
         trainer = prepare(load_config(config))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    x, y, _ = next(batches(trainer.data, trainer.config["train.batch_size"]))
+    x, y, _ = next(iter(batches(trainer.data, trainer.config["train.batch_size"])))
     parameters = list(trainer.model.named_parameters())
     if double:
         x, y = _double(x), _double(y)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,7 @@ class RunStarted:
     start_epoch: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: a frozen dataclass takes 4x longer to make, and one is made every epoch
 class EpochEnded:
     """Emitted after every epoch; ``log`` marks the ``train.log_every`` boundaries."""
 
@@ -303,7 +303,7 @@ class Trainer:
                     return
             self._end_epoch(start, emit)
 
-    def _batches(self) -> Iterator[tuple[tg.Tensor, tg.Tensor, int]]:
+    def _batches(self) -> Iterable[tuple[tg.Tensor, tg.Tensor, int]]:
         batch_size = self.config["train.batch_size"]
         if batch_size is not None and batch_size < self.data.n:
             self.position.rng = tg.default_generator().bit_generator.state
@@ -488,16 +488,21 @@ def divergence_message(epoch: int, loss: float, config: Config) -> str:
 
 def batches(
     data: Dataset, batch_size: int | None, skip: int = 0
-) -> Iterator[tuple[tg.Tensor, tg.Tensor, int]]:
+) -> Iterable[tuple[tg.Tensor, tg.Tensor, int]]:
     """``(x, y, size)`` batches: the whole set, or a fresh seeded shuffle cut into batches.
 
     ``skip`` leaves out the first batches (a run resumed inside an epoch); the shuffle is
     drawn all the same, so the generator advances as it did the first time.
     """
     if batch_size is None or batch_size >= data.n:
-        if not skip:
-            yield tg.from_numpy(data.x), tg.from_numpy(data.y), data.n
-        return
+        # a tuple, not a generator: this runs every epoch, and full-batch epochs are short
+        return () if skip else ((tg.from_numpy(data.x), tg.from_numpy(data.y), data.n),)
+    return _shuffled_batches(data, batch_size, skip)
+
+
+def _shuffled_batches(
+    data: Dataset, batch_size: int, skip: int
+) -> Iterator[tuple[tg.Tensor, tg.Tensor, int]]:
     order = tg.default_generator().permutation(data.n)
     for start in range(skip * batch_size, data.n, batch_size):
         index = order[start : start + batch_size]
