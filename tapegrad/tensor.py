@@ -653,13 +653,13 @@ class Tensor:
             and bias.ndim <= 2
             and bias.dtype == x.dtype == w.dtype
         ):
-            op = L.LinearAddmm()
+            op, w_t = L.LinearAddmm(), w.T
             try:
-                out = op.forward(bias, x, w.T)
+                out = op.forward(bias, x, w_t)
             except ValueError:
                 pass  # a bias that does not broadcast: addmm below raises torch's message
             else:
-                return _record(op, (self, input, weight), (bias, x, w.T), out)
+                return _record(op, (self, input, weight), (bias, x, w_t), out)
         return self.addmm(input, weight.t())
 
     def _addmm_shape_error(self, product: tuple[int, int]) -> None:

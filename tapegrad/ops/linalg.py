@@ -82,8 +82,8 @@ class LinearAddmm(Addmm):
         if self._t_node is None:
             t_node = T()
             t_node._edges = (weight_edge,)
-            shape, self_dtype = weight_edge[0]._meta(weight_edge[1])
-            t_node._shape, t_node._dtype = shape[::-1], self_dtype
+            weight_shape, dtype = weight_edge[0]._meta(weight_edge[1])
+            t_node._shape, t_node._dtype = weight_shape[::-1], dtype
             self._t_node = t_node
         return bias_edge, input_edge, (self._t_node, 0)
 
