@@ -1,4 +1,7 @@
-"""Anomaly mode: remember where each node was created; check backward outputs for NaN/inf."""
+"""Anomaly mode: remember where each node was created; check backward outputs for NaN.
+
+As torch, only NaN is an anomaly: an infinite gradient (``sqrt`` at 0) is a valid result.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import numpy as np
 
 class _State(threading.local):
     enabled = False
+    check_nan = True
 
 
 _state = _State()
@@ -22,29 +26,41 @@ def is_anomaly_enabled() -> bool:
     return _state.enabled
 
 
-class set_detect_anomaly:  # noqa: N801 - PyTorch's name
-    """Turn anomaly mode on or off; as a context manager the old mode is restored on exit."""
+def is_anomaly_check_nan_enabled() -> bool:
+    """Return True when anomaly mode also fails on NaN in backward (``check_nan``)."""
+    return _state.check_nan
 
-    def __init__(self, mode: bool) -> None:
-        self._prev = _state.enabled
-        _state.enabled = bool(mode)
+
+class set_detect_anomaly:  # noqa: N801 - PyTorch's name
+    """Turn anomaly mode on or off; as a context manager the old mode is restored on exit.
+
+    ``check_nan=False`` keeps the forward traces but does not fail on NaN gradients.
+    """
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        self._prev = _state.enabled, _state.check_nan
+        _state.enabled, _state.check_nan = bool(mode), bool(check_nan)
 
     def __enter__(self) -> None:
         pass
 
     def __exit__(self, *exc: object) -> None:
-        _state.enabled = self._prev
+        _state.enabled, _state.check_nan = self._prev
 
 
 class detect_anomaly:  # noqa: N801 - PyTorch's name
-    """Context manager: record forward stacks on nodes and fail on NaN/inf in backward."""
+    """Context manager: record forward stacks on nodes and, unless ``check_nan=False``, fail
+    on NaN in backward."""
+
+    def __init__(self, check_nan: bool = True) -> None:
+        self._check_nan = bool(check_nan)
 
     def __enter__(self) -> None:
-        self._prev = _state.enabled
-        _state.enabled = True
+        self._prev = _state.enabled, _state.check_nan
+        _state.enabled, _state.check_nan = True, self._check_nan
 
     def __exit__(self, *exc: object) -> None:
-        _state.enabled = self._prev
+        _state.enabled, _state.check_nan = self._prev
 
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -72,12 +88,15 @@ def annotate(node: Any, exc: BaseException) -> None:
 
 
 def check_outputs(node: Any, outputs: tuple[Any, ...]) -> None:
-    """Raise PyTorch's anomaly error for the first gradient containing NaN or inf."""
+    """Raise PyTorch's anomaly error for the first gradient containing NaN (with
+    ``check_nan``)."""
+    if not _state.check_nan:
+        return
     for i, g in enumerate(outputs):
         if g is None:
             continue
         data = getattr(g, "data", g)
-        if not np.all(np.isfinite(np.asarray(data))):
+        if np.isnan(np.asarray(data)).any():
             message = f"Function '{node.name()}' returned nan values in its {i}th output."
             if node._trace:
                 message += f"\nTraceback of forward call that caused the error:\n{node._trace}"
