@@ -29,7 +29,11 @@ SECOND_BACKWARD = (
 )
 INPLACE_HINT = (
     "Hint: enable anomaly detection to find the operation that failed to compute its "
-    "gradient, with tapegrad.autograd.set_detect_anomaly(True)."
+    "gradient, with tapegrad.autograd.set_detect_anomaly(True, check_nan=False)."
+)
+INPLACE_HINT_ANOMALY = (
+    "Hint: the backtrace further above shows the operation that failed to compute its "
+    "gradient. The variable in question was changed in there or anywhere later. Good luck!"
 )
 
 
@@ -181,22 +185,34 @@ def check_version(
     shape: tuple[int, ...],
     np_dtype: np.dtype,
     producer: Node | None,
+    output_nr: int = 0,
 ) -> None:
     """Raise PyTorch's in-place modification error when a saved tensor changed since saved."""
     if counter[0] == expected:
         return
     from tapegrad._array import shape_str
+    from tapegrad.autograd import anomaly
 
     where = (
         ""
         if producer is None or isinstance(producer, AccumulateGrad)
-        else (f", which is output 0 of {producer.name()},")
+        else f", which is output {output_nr} of {_op_name(producer)},"
     )
+    hint = INPLACE_HINT_ANOMALY if anomaly.is_anomaly_enabled() else INPLACE_HINT
     raise RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
         f"operation: [tapegrad.{np_dtype.name} {shape_str(shape)}]{where} is at version "
-        f"{counter[0]}; expected version {expected} instead. {INPLACE_HINT}"
+        f"{counter[0]}; expected version {expected} instead. {hint}"
     )
+
+
+def _op_name(node: Node) -> str:
+    """How torch's in-place error names a node: without "Backward", nor an overload 0
+    (``MulBackward0`` -> ``Mul``, ``SumBackward1`` -> ``Sum1``, ``FBackward`` -> ``F``)."""
+    name = node.name()
+    if name.endswith("Backward0"):
+        return name[: -len("Backward0")]
+    return name.replace("Backward", "")
 
 
 # --------------------------------------------------------------------------- custom Functions
@@ -218,7 +234,7 @@ class FunctionCtx:
         saved = getattr(self, "_saved", ())
         for t, ver in zip(saved, self._saved_versions):
             if ver is not None:
-                check_version(ver[0], ver[1], t.shape, t.data.dtype, t.grad_fn)
+                check_version(ver[0], ver[1], t.shape, t.data.dtype, t.grad_fn, t._output_nr)
         return saved
 
     def mark_non_differentiable(self, *tensors: Any) -> None:

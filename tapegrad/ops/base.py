@@ -169,9 +169,11 @@ class Op(Node):
             if pos == OUT:
                 check_version(ver[0], ver[1], self._shape, self._dtype, self)
             else:
-                # the public edges: a folded node (linear's transpose) names the producer
-                producer = self.next_functions[pos][0]
-                check_version(ver[0], ver[1], value.shape, value.dtype, producer)
+                # the public edges: a folded node (linear's transpose) names the producer,
+                # whose dtype is the input's own (the op may have computed in a promoted one)
+                producer, index = self.next_functions[pos]
+                np_dtype = value.dtype if producer is None else producer._meta(index)[1]
+                check_version(ver[0], ver[1], value.shape, np_dtype, producer, index)
 
     def _saved_tensor(self, pos: int, value: Any) -> Any:
         """A saved array as a Tensor connected to the graph (for recording backward)."""

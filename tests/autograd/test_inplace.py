@@ -31,7 +31,7 @@ def test_inplace_on_leaf_requiring_grad_with_grad_mode_on():
 
 @pytest.mark.parametrize(
     ("op", "node"),
-    [("sigmoid", "SigmoidBackward0"), ("relu", "ReluBackward0")],  # relu keeps only a mask
+    [("sigmoid", "Sigmoid"), ("relu", "Relu")],  # relu keeps only a mask
 )
 def test_saved_result_modified_in_place_is_detected(op, node):
     a = tg.ones(2, 2, requires_grad=True)
@@ -173,3 +173,57 @@ def test_foreach_sub_matches_torch():
     torch._foreach_sub_(tp, tgr, alpha=0.37)
     for p, t in zip(params, tp):  # torch fuses p - alpha * g (1 ulp apart at most)
         np.testing.assert_allclose(p.data, t.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def _inplace_cases(lib):
+    class Double(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    f64 = lib.float64
+    return {
+        "mul": lambda a: (s := a * 2, s * s),
+        "mm": lambda a: (s := a @ a, s * s),
+        "sum": lambda a: (s := a.sum(0), s * s),
+        "mean": lambda a: (s := a.mean(1), s * s),
+        "relu": lambda a: (s := a.relu(), s.relu()),
+        "tanh": lambda a: (s := a.tanh(), s.tanh()),
+        "clamp": lambda a: (s := a.clamp(min=0), s * s),
+        "cat": lambda a: (s := lib.cat([a, a]), s * s),
+        "custom": lambda a: (s := Double.apply(a), s * s),
+        "constant": lambda a: (s := lib.ones(3, 3, dtype=f64), a * s),
+        "leaf": lambda a: (a, a * a),
+    }
+
+
+def _inplace_message(lib, case, anomaly):
+    a = lib.ones(3, 3, requires_grad=True)
+    with lib.autograd.set_detect_anomaly(anomaly):
+        saved, out = _inplace_cases(lib)[case](a)
+        with lib.no_grad():
+            saved.add_(1)
+        try:
+            out.sum().backward()
+        except RuntimeError as exc:
+            return str(exc)
+    return "no error"
+
+
+@pytest.mark.filterwarnings("ignore")  # torch warns that anomaly mode is slow
+@pytest.mark.parametrize("anomaly", [False, True])
+@pytest.mark.parametrize("case", list(_inplace_cases(tg)))
+def test_inplace_error_message_matches_torch(case, anomaly):
+    torch = pytest.importorskip("torch")
+    expected = _inplace_message(torch, case, anomaly)
+    for torch_name, ours in (
+        ("torch.FloatTensor", "tapegrad.float32"),
+        ("torch.DoubleTensor", "tapegrad.float64"),
+        ("torch.autograd", "tapegrad.autograd"),
+    ):
+        expected = expected.replace(torch_name, ours)
+    assert _inplace_message(tg, case, anomaly) == expected
