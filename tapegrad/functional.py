@@ -246,11 +246,11 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
                 np.float32 if isinstance(input, float) or isinstance(other, float) else np.int64
             )
         )
-    if a is not None and b is not None and a.data.dtype != b.data.dtype:
-        target = _result_dtype(a, b).name
-        a, b = a.to(target), b.to(target)
     ad = a.data if a is not None else input
     bd = b.data if b is not None else other
+    if a is not None and b is not None and ad.dtype != bd.dtype:
+        target = _result_dtype(a, b)  # computed in; no cast recorded, as torch (see _binary)
+        ad, bd = ad.astype(target, copy=False), bd.astype(target, copy=False)
     shapes = [np.shape(cond), np.shape(ad), np.shape(bd)]
     for x, y in ((0, 1), (0, 2), (1, 2)):
         message = broadcast_error(shapes[x], shapes[y])
@@ -267,12 +267,16 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
 def _join_inputs(tensors: Sequence[Tensor], name: str) -> list[Tensor]:
     if isinstance(tensors, Tensor) or not len(tensors):
         raise ValueError(f"{name}(): expected a non-empty list of Tensors")
-    parts = [_as_tensor(x) for x in tensors]
+    return [_as_tensor(x) for x in tensors]
+
+
+def _promoted_arrays(parts: Sequence[Tensor]) -> list[np.ndarray]:
+    """The parts' arrays in their common dtype (no cast recorded, as torch: see _binary)."""
     target = parts[0].data.dtype
     for p in parts[1:]:
         if p.data.dtype != target:
             target = np.promote_types(target, p.data.dtype)
-    return [p.to(target.name) for p in parts]
+    return [p.data.astype(target, copy=False) for p in parts]
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -295,7 +299,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"{parts[0].shape[dim]} but got size {p.shape[dim]} for tensor number {i} "
                 "in the list."
             )
-    return _run_op(S.Cat(), parts, [p.data for p in parts], axis=axis)
+    return _run_op(S.Cat(), parts, _promoted_arrays(parts), axis=axis)
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -308,7 +312,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"stack expects each tensor to be equal size, but got {list(parts[0].shape)} at "
                 f"entry 0 and {list(p.shape)} at entry {i}"
             )
-    return _run_op(S.Stack(), parts, [p.data for p in parts], axis=axis)
+    return _run_op(S.Stack(), parts, _promoted_arrays(parts), axis=axis)
 
 
 def is_tensor(obj: Any) -> bool:

@@ -1163,9 +1163,10 @@ def _binary(op_cls: type[Op], a: Tensor, b: Any, reflected: bool = False) -> Ten
     if isinstance(b, Tensor):
         bd = b.data
         if ad.dtype is not bd.dtype and ad.dtype != bd.dtype:
-            target = _result_dtype(a, b).name
-            a, b = a.to(target), b.to(target)
-            ad, bd = a.data, b.data
+            # the op computes in the promoted dtype; its edges still go to the inputs (torch
+            # records no cast), and the engine casts each gradient back to its input's dtype
+            target = _result_dtype(a, b)
+            ad, bd = ad.astype(target, copy=False), bd.astype(target, copy=False)
     elif type(b) is float or type(b) is int or type(b) is bool:
         bd = b  # numpy keeps a tensor's dtype against a Python scalar (NEP 50), as PyTorch
         if ad.dtype.kind != _FLOAT_KIND:

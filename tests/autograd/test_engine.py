@@ -207,6 +207,42 @@ def test_gradient_dtype_follows_leaf_dtype_under_promotion():
     assert a.grad.dtype == tg.float32 and b.grad.dtype == tg.float64
 
 
+def _promotion_graphs(lib):
+    """For each mixed-dtype op: the names below its node, the result's and grads' dtypes."""
+    cases = {
+        "mul": lambda a, b: a * b,
+        "rsub": lambda a, b: b - a,
+        "div": lambda a, b: a / b,
+        "pow": lambda a, b: a**b,
+        "maximum": lambda a, b: lib.maximum(a, b),
+        "where": lambda a, b: lib.where(a > 1, a, b),
+        "cat": lambda a, b: lib.cat([a, b]),
+        "stack": lambda a, b: lib.stack([a, b]),
+        "0-d float64": lambda a, b: a * b.sum(),  # a 0-d tensor does not promote
+    }
+    found = {}
+    for name, op in cases.items():
+        a = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        b = lib.tensor([0.5, 1.5, 2.5], dtype=lib.float64, requires_grad=True)
+        out = op(a, b)
+        below = [n.name().split("::")[-1] for n, _ in out.grad_fn.next_functions]
+        (out * out).sum().backward()
+        dtypes = [str(t.dtype).split(".")[-1] for t in (out, a.grad, b.grad)]
+        found[name] = (below, dtypes, a.grad.tolist(), b.grad.tolist())
+    return found
+
+
+def test_type_promotion_records_no_cast_node_as_torch():
+    # torch computes in the promoted dtype inside the op and casts each gradient back to its
+    # input's dtype; no ToCopyBackward0 appears in the graph
+    torch = pytest.importorskip("torch")
+    ours, theirs = _promotion_graphs(tg), _promotion_graphs(torch)
+    for name in theirs:
+        assert ours[name][:2] == theirs[name][:2], name
+        for got, want in zip(ours[name][2:], theirs[name][2:]):
+            np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=name)
+
+
 def test_autograd_grad_returns_without_accumulating():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     (g,) = tg.autograd.grad((x**2).sum(), x)

@@ -196,6 +196,7 @@ def _inplace_cases(lib):
         "clamp": lambda a: (s := a.clamp(min=0), s * s),
         "cat": lambda a: (s := lib.cat([a, a]), s * s),
         "custom": lambda a: (s := Double.apply(a), s * s),
+        "promoted": lambda a: (s := a * 2, s * lib.ones(3, 3, dtype=f64, requires_grad=True)),
         "constant": lambda a: (s := lib.ones(3, 3, dtype=f64), a * s),
         "leaf": lambda a: (a, a * a),
     }
