@@ -269,7 +269,7 @@ def _skipped_nodes(roots: Sequence[Node], wanted: set[Node]) -> set[Node]:
 def _call(node: Node, grad: Any, create_graph: bool, check: bool) -> tuple[Any, ...]:
     """Run one node's backward, with post hooks and anomaly checks."""
     try:
-        outputs = node._run(grad, create_graph)
+        outputs = node._run_unfolded(grad, create_graph)
     except Exception as exc:
         if check:
             anomaly.annotate(node, exc)
@@ -277,11 +277,25 @@ def _call(node: Node, grad: Any, create_graph: bool, check: bool) -> tuple[Any, 
     if check:
         anomaly.check_outputs(node, outputs)
     if node._post_hooks:
+        outputs = _validated(node, outputs, create_graph)
         for hook in list(node._post_hooks):
             replaced = hook(outputs, grad)
             if replaced is not None:
                 outputs = replaced
-    return outputs
+    return node._refold(outputs, create_graph)
+
+
+def _validated(node: Node, outputs: Any, create_graph: bool) -> tuple[Any, ...]:
+    """The gradients as torch's post hooks see them: one per input, reduced to its shape and
+    dtype (torch validates them before the hooks run), None where no gradient is needed."""
+    edges = node.next_functions
+    outputs = _one_per_edge(node, outputs)
+    return tuple(
+        (g if node._shows_unneeded_grads else None)
+        if g is None or child is None
+        else _fit(g, child, index, node, outputs, create_graph)
+        for (child, index), g in zip(edges, outputs)
+    )
 
 
 def run_folded(node: Node, grad: Any, create_graph: bool) -> Any:

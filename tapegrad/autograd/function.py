@@ -4,7 +4,9 @@ A Node is what ``tensor.grad_fn`` returns. The engine sees only this protocol:
 ``_edges`` (one ``(node, index)`` edge per input, ``(None, 0)`` when that input needs
 no gradient: what ``next_functions`` shows, except where a node folds another one in),
 ``_meta(i)`` (shape and numpy dtype of output ``i``), ``_run(grad, create_graph)``
-(gradients for each input), ``_release()`` and the hook lists.
+(gradients for each input), ``_release()`` and the hook lists. A node that folds another in
+also splits ``_run`` into ``_run_unfolded`` (the gradients for ``next_functions``, which post
+hooks see) and ``_refold`` (those turned into gradients for ``_edges``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Node:
     _trace: str | None = None
     _n_out = 1
     node_name = "Node"
+    # Built-in backward functions compute only the gradients their inputs need, so post hooks
+    # see None for the others; a custom Function's backward returns what it returns.
+    _shows_unneeded_grads = False
 
     def __init__(self) -> None:
         self._edges: tuple[Edge, ...] = ()
@@ -73,6 +78,15 @@ class Node:
         """``_run`` then ``_release``: the engine's common case (no retain_graph)."""
         outputs = self._run(grad, False)
         self._release()
+        return outputs
+
+    def _run_unfolded(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
+        """The gradients for ``next_functions`` (what post hooks see); ``_refold`` turns them
+        into the gradients for ``_edges``. The same as ``_run`` unless a node is folded in."""
+        return self._run(grad, create_graph)
+
+    def _refold(self, outputs: tuple[Any, ...], create_graph: bool) -> tuple[Any, ...]:
+        """See ``_run_unfolded``."""
         return outputs
 
     def _release(self) -> None:
@@ -247,6 +261,7 @@ class BackwardCFunction(Node, FunctionCtx):
 
     __slots__ = ()
     _function: type[Function]
+    _shows_unneeded_grads = True
 
     def name(self) -> str:
         return type(self).__name__

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad.autograd.engine import run_folded
-from tapegrad.ops.base import ARRAY_NS, Op
+from tapegrad.ops.base import Op
 from tapegrad.ops.shape import T
 
 
@@ -87,14 +87,26 @@ class LinearAddmm(Addmm):
             self._t_node = t_node
         return bias_edge, input_edge, (self._t_node, 0)
 
-    def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
-        grad_bias, grad_input, grad_weight_t = super().backward(xp, g, a, b)
+    # ``backward`` is Addmm's: the gradients for ``next_functions`` (mat2 is ``weight.t()``).
+
+    def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
+        return self._refold(super()._run(grad, create_graph), create_graph)
+
+    def _run_once(self, grad: Any) -> tuple[Any, ...]:
+        return self._refold(super()._run_once(grad), False)
+
+    def _run_unfolded(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
+        return super()._run(grad, create_graph)
+
+    def _refold(self, outputs: tuple[Any, ...], create_graph: bool) -> tuple[Any, ...]:
+        """Run the folded ``TBackward0`` on the gradient for ``weight.t()``."""
+        grad_bias, grad_input, grad_weight_t = outputs
         if grad_weight_t is None:
-            return grad_bias, grad_input, None
+            return outputs
         t_node = self._t_node
         if t_node is None or (t_node._pre_hooks is None and t_node._post_hooks is None):
             return grad_bias, grad_input, grad_weight_t.T  # what TBackward0 computes
-        return grad_bias, grad_input, run_folded(t_node, grad_weight_t, xp is not ARRAY_NS)
+        return grad_bias, grad_input, run_folded(t_node, grad_weight_t, create_graph)
 
     def _saved_tensor(self, pos: int, value: Any) -> Any:
         if pos != 2 or value is None:

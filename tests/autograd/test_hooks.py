@@ -74,3 +74,83 @@ def test_post_hook_on_a_leaf_accumulator_runs_as_in_torch():
     assert grad_inputs == ()
     assert [g.tolist() for g in grad_outputs] == [[3.0, 3.0]]
     assert w.grad.tolist() == [3.0, 3.0]
+
+
+def _post_hook_views(lib):
+    """What a post hook sees per case: each gradient's shape and dtype, or None."""
+    import tapegrad.nn  # noqa: F401 - lib.nn for tapegrad
+
+    def linear(x):
+        lin = lib.nn.Linear(3, 2)
+        return lin(x)
+
+    f64 = lib.float64
+    cases = {
+        "broadcast add": lambda x: x + lib.zeros(3, requires_grad=True),
+        "constant times": lambda x: lib.ones(4, 1) * x,
+        "promoted mul": lambda x: x * lib.ones(3, dtype=f64, requires_grad=True),
+        "linear": linear,
+        "addmm": lambda x: lib.zeros(2, requires_grad=True).addmm(x, lib.ones(3, 2)),
+        "where": lambda x: lib.where(x > 0, x, lib.zeros(1, 3, dtype=f64, requires_grad=True)),
+        "cat": lambda x: lib.cat([x, lib.ones(2, 3, dtype=f64, requires_grad=True)]),
+    }
+    views = {}
+    for name, build in cases.items():
+        x = lib.ones(4, 3, requires_grad=True)
+        out = build(x)
+        seen = []
+        out.grad_fn.register_hook(
+            lambda gi, go, seen=seen: seen.extend(
+                None if g is None else (tuple(g.shape), str(g.dtype).split(".")[-1]) for g in gi
+            )
+        )
+        out.sum().backward()
+        views[name] = seen
+    return views
+
+
+def test_post_hooks_see_gradients_as_torch_validates_them():
+    # reduced to each input's shape, cast to its dtype, None where no gradient is needed;
+    # linear's mat2 is weight.t() (its fold is invisible to hooks)
+    torch = pytest.importorskip("torch")
+    assert _post_hook_views(tg) == _post_hook_views(torch)
+
+
+def test_post_hook_replacing_linear_weight_gradient_matches_torch():
+    torch = pytest.importorskip("torch")
+    import tapegrad.nn  # noqa: F401
+
+    weight = np.arange(6, dtype=np.float32).reshape(2, 3) / 10
+    scale = np.array([[1, 2], [3, 4], [5, 6]], dtype=np.float32)
+    grads = []
+    for lib in (tg, torch):
+        lin = lib.nn.Linear(3, 2)
+        with lib.no_grad():
+            lin.weight.copy_(lib.from_numpy(weight))
+        out = lin(lib.from_numpy(np.arange(12, dtype=np.float32).reshape(4, 3)))
+        out.grad_fn.register_hook(lambda gi, go, lib=lib: (*gi[:2], gi[2] * lib.from_numpy(scale)))
+        out.grad_fn.next_functions[2][0].register_prehook(lambda go: (go[0] + 1,))
+        out.sum().backward()
+        grads.append(lin.weight.grad.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+
+def test_custom_function_post_hook_sees_what_backward_returned():
+    torch = pytest.importorskip("torch")
+    seen = {}
+    for lib in (tg, torch):
+
+        class Scale(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, a, b):
+                return a * 2 + b
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2, g.sum(0)  # b needs no gradient, but backward gives one
+
+        out = Scale.apply(lib.ones(4, 3, requires_grad=True), lib.ones(4, 3))
+        shapes = seen[lib.__name__] = []
+        out.grad_fn.register_hook(lambda gi, go, s=shapes: s.extend(tuple(g.shape) for g in gi))
+        out.sum().backward()
+    assert seen["tapegrad"] == seen["torch"] == [(4, 3), (3,)]
