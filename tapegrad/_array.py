@@ -42,11 +42,11 @@ _ones_cache: dict[tuple[int, str], np.ndarray] = {}
 def _sum_leading(grad: np.ndarray, lead: int) -> np.ndarray:
     """Sum over the first ``lead`` axes."""
     if grad.dtype.char in "fd" and grad.nbytes <= _GEMV_SUM_MAX_BYTES and grad.size:
-        # np.dot: the same gemv as ``@`` (bit-identical), with 0.4 us less overhead a call
+        # ndarray.dot: the same gemv as ``@`` (bit-identical), with 0.6 us less overhead a call
         if grad.ndim == 2 and lead == 1:
-            return np.dot(_ones(grad.shape[0], grad.dtype), grad)
+            return _ones(grad.shape[0], grad.dtype).dot(grad)
         rows = grad.reshape(-1, grad[(0,) * lead].size)
-        return np.dot(_ones(rows.shape[0], grad.dtype), rows).reshape(grad.shape[lead:])
+        return _ones(rows.shape[0], grad.dtype).dot(rows).reshape(grad.shape[lead:])
     return grad.sum(axis=tuple(range(lead)))
 
 
