@@ -53,9 +53,10 @@ class Addmm(Op):
         return out
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
-        (nbias, _), (na, _), (nb, _) = self._edges
+        (nbias, ibias), (na, _), (nb, _) = self._edges
         return (
-            g if nbias is not None else None,
+            # reduced here rather than by the engine (the same sum): one step less per layer
+            xp.sum_to(g, nbias._meta(ibias)[0]) if nbias is not None else None,
             _mm(g, b.mT) if na is not None else None,
             _mm(a.mT, g) if nb is not None else None,
         )
