@@ -424,6 +424,19 @@ class Tensor:
             return _run_op(E.Rpow(), (me,), (me.data,), base=base)
         return _binary(E.PowTensor, self, base, reflected=True)
 
+    # Augmented assignment is in place, as torch: ``p -= lr * p.grad`` updates ``p`` itself.
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
+
     def __neg__(self) -> Tensor:
         return self.neg()
 
@@ -1330,12 +1343,17 @@ def _inplace(
     other_data = other.data if isinstance(other, Tensor) else other
     try:
         ufunc(t.data, other_data, t.data)  # ``out`` positionally (casting "same_kind")
-    except TypeError as exc:
+    except TypeError:
+        result = (
+            _result_dtype(t, other)
+            if isinstance(other, Tensor)
+            else _promote_scalar(t, other).dtype
+        )
         raise RuntimeError(
-            f"result type can't be cast to the desired output type "
-            f"{_torch_dtype_name(t.data.dtype)}: {exc}"
+            f"result type {_scalar_type_name(result)} can't be cast to the desired output type "
+            f"{_scalar_type_name(t.data.dtype)}"
         ) from None
-    except ValueError as exc:
+    except ValueError:
         if not t.data.flags.writeable:
             raise RuntimeError(
                 "unsupported operation: more than one element of the written-to tensor refers to "
@@ -1343,7 +1361,13 @@ def _inplace(
                 "operation."
             ) from None
         message = broadcast_error(t.shape, np.shape(other_data))
-        raise RuntimeError(message or str(exc)) from None
+        if message is None:
+            shape = np.broadcast_shapes(t.shape, np.shape(other_data))
+            message = (
+                f"output with shape {shape_str(t.shape)} doesn't match the broadcast shape "
+                f"{shape_str(shape)}"
+            )
+        raise RuntimeError(message) from None
     t._vc[0] += 1
     return t
 
@@ -1413,7 +1437,9 @@ def _inplace_recorded(t: Tensor, record: Callable[..., Tensor], other: Any) -> T
             "tapegrad does not record in-place operations on views of tensors that require "
             "grad; use the out-of-place form instead (e.g. y = y + 1 rather than y.add_(1))."
         )
-    before = _wrap(t.data, t.grad_fn, t._output_nr, t._vc, t._requires_grad)
+    # The op's backward may need the value before the change (``mul_``'s other gradient):
+    # a copy, as torch keeps the original self for such in-place ops.
+    before = _wrap(t.data.copy(), t.grad_fn, t._output_nr, None, t._requires_grad)
     if t.grad_fn is None:
         before._acc = t._acc
     result = record(before, other)

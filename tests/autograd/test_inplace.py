@@ -228,3 +228,44 @@ def test_inplace_error_message_matches_torch(case, anomaly):
     ):
         expected = expected.replace(torch_name, ours)
     assert _inplace_message(tg, case, anomaly) == expected
+
+
+def _augmented_and_recorded(lib):
+    """In-place results torch users rely on: augmented assignment and recorded in-place ops."""
+    out = {}
+    for name in ("mul_", "div_", "add_", "sub_"):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        w = lib.tensor([4.0, 5.0, 6.0], requires_grad=True)
+        y = x * 1
+        getattr(y, name)(w)  # backward needs y's value from before the change
+        (y * y).sum().backward()
+        out[name] = (x.grad.tolist(), w.grad.tolist(), y._version)
+    x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    y.clamp_(0, 2)
+    y.sum().backward()
+    out["clamp_"] = x.grad.tolist()
+    p = lib.tensor([1.0, 2.0], requires_grad=True)
+    alias = p
+    with lib.no_grad():
+        p -= 0.5 * lib.ones(2)  # the manual SGD step
+    out["sgd"] = (p is alias, alias.tolist(), p.requires_grad, p._version)
+    a = lib.tensor([1.0, 2.0, 3.0])
+    view = a[:2]
+    a += 1
+    a *= 2
+    a /= 4
+    out["view"] = view.tolist()
+    for expr in ("x += 1", "i += 1.5", "f += lib.ones(2, 2)", "f -= lib.ones(3)"):
+        names = {"x": lib.ones(2, requires_grad=True), "i": lib.tensor([1, 2]), "f": lib.ones(2)}
+        try:
+            exec(expr, {"lib": lib}, names)
+            out[expr] = "ok"
+        except RuntimeError as exc:
+            out[expr] = str(exc)
+    return out
+
+
+def test_augmented_assignment_and_recorded_inplace_ops_match_torch():
+    torch = pytest.importorskip("torch")
+    assert _augmented_and_recorded(tg) == _augmented_and_recorded(torch)
