@@ -259,3 +259,13 @@ def test_messages_use_pytorch_names():
         tg.cat([tg.ones(2, 3), tg.ones(2, 4)])
     with pytest.raises(RuntimeError, match="boolean tensor, but got a tensor with dtype Float"):
         tg.where(tg.ones(2), tg.ones(2), tg.ones(2))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_keeps_tiny_results_as_torch(dtype):
+    torch = pytest.importorskip("torch")
+    x = np.array([-800, -200, -90, -60, -30, -20, -7, -1, 0, 1e-3, 7, 20, 800], dtype=dtype)
+    ours = tg.sigmoid(tg.from_numpy(x)).numpy()
+    theirs = torch.sigmoid(torch.from_numpy(x)).numpy()
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, rtol=4 * np.finfo(dtype).eps, atol=0)

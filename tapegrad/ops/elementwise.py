@@ -210,11 +210,13 @@ class Sigmoid(Op):
     saves = (OUT,)
 
     def forward(self, a: np.ndarray) -> np.ndarray:
-        # NOTE: 0.5 * (1 + tanh(a / 2)) is sigmoid without exp overflow for large |a|.
-        out = np.tanh(a * 0.5)
+        # torch's formula, 1 / (1 + exp(-a)): accurate down to the smallest results (tanh-based
+        # forms lose them); where exp(-a) overflows to inf the result is 1 / inf = 0, as torch
+        out = np.negative(a, out=np.empty_like(a))  # an array even for 0-d input
+        with np.errstate(over="ignore"):
+            np.exp(out, out=out)
         out += 1
-        out *= 0.5
-        return out
+        return np.reciprocal(out, out=out)
 
     def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
         return (g * out * (1 - out),)
