@@ -555,7 +555,7 @@ class Tensor:
         me = self.long() if self.data.dtype.kind in "bu" or self.data.dtype.kind == "i" else self
         if dim is None:
             return _run_op(R.Sum(), (me,), (me.data,))
-        axes = normalize_dims(dim, me.ndim)
+        axes = normalize_dims(dim, me.ndim) or tuple(range(me.ndim))  # torch: () means all
         return _run_op(R.SumDim(), (me,), (me.data,), axes=axes, keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -567,7 +567,7 @@ class Tensor:
             )
         if dim is None:
             return _run_op(R.Mean(), (self,), (self.data,))
-        axes = normalize_dims(dim, self.ndim)
+        axes = normalize_dims(dim, self.ndim) or tuple(range(self.ndim))  # () means all
         return _run_op(R.MeanDim(), (self,), (self.data,), axes=axes, keepdim=keepdim)
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:

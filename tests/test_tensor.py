@@ -269,3 +269,24 @@ def test_sigmoid_keeps_tiny_results_as_torch(dtype):
     theirs = torch.sigmoid(torch.from_numpy(x)).numpy()
     assert ours.dtype == theirs.dtype
     np.testing.assert_allclose(ours, theirs, rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
+def _empty_dim_reductions(lib):
+    out = []
+    for reduce in (
+        lambda x: x.sum(()),
+        lambda x: x.sum([]),
+        lambda x: x.sum((), keepdim=True),
+        lambda x: x.mean(()),
+        lambda x: x.mean([], keepdim=True),
+    ):
+        x = lib.arange(6.0).reshape(2, 3).requires_grad_()
+        r = reduce(x)
+        (r * r).sum().backward()
+        out.append((tuple(r.shape), r.grad_fn.name(), r.tolist(), x.grad.tolist()))
+    return out
+
+
+def test_an_empty_dim_list_reduces_every_dimension_as_torch():
+    torch = pytest.importorskip("torch")
+    assert _empty_dim_reductions(tg) == _empty_dim_reductions(torch)

@@ -245,7 +245,7 @@ class Module:
         missing: list[str] = []
         unexpected: list[str] = []
         errors: list[str] = []
-        _load(self, dict(state_dict), "", strict, missing, unexpected, errors)
+        _load(self, dict(state_dict), "", missing, unexpected, errors)
         if strict and unexpected:
             keys = ", ".join(f'"{k}"' for k in unexpected)
             errors.insert(0, f"Unexpected key(s) in state_dict: {keys}. ")
@@ -288,7 +288,6 @@ def _load(
     module: Module,
     state: dict[str, Any],
     prefix: str,
-    strict: bool,
     missing: list[str],
     unexpected: list[str],
     errors: list[str],
@@ -299,19 +298,18 @@ def _load(
         key = prefix + name
         if key in state:
             _copy_into(param, key, state[key], errors)
-        elif strict:
-            missing.append(key)
+        else:
+            missing.append(key)  # reported (not raised) with strict=False, as torch
     children = dict(module._child_items())
-    if strict:
-        for key in state:
-            if key.startswith(prefix):
-                head, *rest = key[len(prefix) :].split(".", 1)
-                if head not in (children if rest else own):
-                    unexpected.append(key)
+    for key in state:
+        if key.startswith(prefix):
+            head, *rest = key[len(prefix) :].split(".", 1)
+            if head not in (children if rest else own):
+                unexpected.append(key)
     for name, child in children.items():
         child_prefix = prefix + name + "."
         child_state = {k: v for k, v in state.items() if k.startswith(child_prefix)}
-        _load(child, child_state, child_prefix, strict, missing, unexpected, errors)
+        _load(child, child_state, child_prefix, missing, unexpected, errors)
 
 
 def _copy_into(param: Tensor, key: str, value: Any, errors: list[str]) -> None:

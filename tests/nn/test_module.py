@@ -293,9 +293,22 @@ def test_load_state_dict_reports_missing_and_unexpected_keys_like_torch() -> Non
         '\tMissing key(s) in state_dict: "scale", "heads.1.bias". \n'
         '\tUnexpected key(s) in state_dict: "bogus", "nowhere.x", "body.0.extra". '
     )
-    result = net.load_state_dict(state, strict=False)
-    assert result.missing_keys == [] and result.unexpected_keys == []
-    assert net.load_state_dict({}, strict=False) == ([], [])
+    result = net.load_state_dict(state, strict=False)  # reported, not raised, as torch
+    assert result.missing_keys == ["scale", "heads.1.bias"]
+    assert result.unexpected_keys == ["bogus", "nowhere.x", "body.0.extra"]
+    assert repr(result).startswith("_IncompatibleKeys(missing_keys=['scale', ")
+    assert net.load_state_dict(net.state_dict(), strict=False) == ([], [])
+
+
+def test_non_strict_load_reports_keys_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    reports = []
+    for lib in (tg, torch):
+        lin = lib.nn.Linear(3, 4)
+        state = {"weight": lib.ones(4, 3), "extra": lib.zeros(1)}
+        reports.append(repr(lin.load_state_dict(state, strict=False)))
+        assert lin.weight.tolist() == [[1.0] * 3] * 4
+    assert reports[0] == reports[1]
 
 
 def test_load_state_dict_shape_mismatch_names_key_and_both_shapes() -> None:
