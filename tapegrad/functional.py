@@ -14,6 +14,8 @@ from tapegrad.ops import shape as S
 from tapegrad.tensor import (
     Tensor,
     _as_tensor,
+    _join_dtype,
+    _promote_scalar,
     _result_dtype,
     _run_op,
     _scalar_type_name,
@@ -251,6 +253,10 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
     if a is not None and b is not None and ad.dtype != bd.dtype:
         target = _result_dtype(a, b)  # computed in; no cast recorded, as torch (see _binary)
         ad, bd = ad.astype(target, copy=False), bd.astype(target, copy=False)
+    elif b is None:
+        ad = _promote_scalar(a, other).data  # an int tensor with 0.5: float32, as torch
+    elif a is None:
+        bd = _promote_scalar(b, input).data
     shapes = [np.shape(cond), np.shape(ad), np.shape(bd)]
     for x, y in ((0, 1), (0, 2), (1, 2)):
         message = broadcast_error(shapes[x], shapes[y])
@@ -272,10 +278,7 @@ def _join_inputs(tensors: Sequence[Tensor], name: str) -> list[Tensor]:
 
 def _promoted_arrays(parts: Sequence[Tensor]) -> list[np.ndarray]:
     """The parts' arrays in their common dtype (no cast recorded, as torch: see _binary)."""
-    target = parts[0].data.dtype
-    for p in parts[1:]:
-        if p.data.dtype != target:
-            target = np.promote_types(target, p.data.dtype)
+    target = _join_dtype([p.data.dtype for p in parts])
     return [p.data.astype(target, copy=False) for p in parts]
 
 

@@ -1114,6 +1114,16 @@ def _category(kind: str) -> int:
     return 2 if kind == _FLOAT_KIND else 0 if kind == "b" else 1
 
 
+def _join_dtype(dtypes: Sequence[np.dtype]) -> np.dtype:
+    """torch's promotion over tensors of equal standing (``cat``, ``stack``): a higher
+    category wins outright (float32 with int64 is float32); within one, numpy's rule."""
+    target = dtypes[0]
+    for d in dtypes[1:]:
+        ct, cd = _category(target.kind), _category(d.kind)
+        target = d if cd > ct else target if cd < ct else np.promote_types(target, d)
+    return target
+
+
 def _result_dtype(a: Tensor, b: Tensor) -> np.dtype:
     """PyTorch's promotion: higher category wins; within it, dimensioned tensors beat 0-d."""
     da, db = a.data.dtype, b.data.dtype

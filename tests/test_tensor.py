@@ -290,3 +290,30 @@ def _empty_dim_reductions(lib):
 def test_an_empty_dim_list_reduces_every_dimension_as_torch():
     torch = pytest.importorskip("torch")
     assert _empty_dim_reductions(tg) == _empty_dim_reductions(torch)
+
+
+def _joined_dtypes(lib):
+    c = lib.tensor([True, False])
+    cases = {
+        "cat f32 i64": lambda: lib.cat([lib.zeros(2), lib.ones(2, dtype=lib.int64)]),
+        "stack 0-d": lambda: lib.stack([lib.tensor(1.0), lib.tensor(2)]),
+        "cat f64 i32": lambda: lib.cat(
+            [lib.zeros(2, dtype=lib.float64), lib.ones(2, dtype=lib.int32)]
+        ),
+        "cat bool i64": lambda: lib.cat(
+            [lib.zeros(2, dtype=lib.bool), lib.ones(2, dtype=lib.int64)]
+        ),
+        "where int 0.5": lambda: lib.where(c, lib.tensor([1, 2]), 0.5),
+        "where 0.5 int": lambda: lib.where(c, 0.5, lib.tensor([1, 2])),
+        "where bool 2": lambda: lib.where(c, lib.tensor([True, False]), 2),
+        "where f64 0.5": lambda: lib.where(c, lib.tensor([1.0, 2.0], dtype=lib.float64), 0.5),
+    }
+    return {
+        name: (str(make().dtype).split(".")[-1], make().tolist()) for name, make in cases.items()
+    }
+
+
+def test_cat_stack_and_where_promote_as_torch():
+    # a higher category wins outright (float32 with int64 is float32, not numpy's float64)
+    torch = pytest.importorskip("torch")
+    assert _joined_dtypes(tg) == _joined_dtypes(torch)
