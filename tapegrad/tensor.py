@@ -162,7 +162,7 @@ class Tensor:
     @property
     def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
         """Dimensions reversed (the transpose of a matrix)."""
-        return self.t() if self.ndim == 2 else self.permute(*reversed(range(self.ndim)))
+        return self.permute(*reversed(range(self.ndim)))  # PermuteBackward0, as torch
 
     @property
     def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
@@ -387,7 +387,8 @@ class Tensor:
         return _binary(E.Add, self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return _binary(E.Add, self, other, reflected=True)
+        # commutative: with a Python number torch records (self, number), no reflection
+        return _binary(E.Add, self, other, reflected=not isinstance(other, _SCALARS))
 
     def __sub__(self, other: Any) -> Tensor:
         return _binary(E.Sub, self, other)
@@ -401,7 +402,7 @@ class Tensor:
         return _binary(E.Mul, self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _binary(E.Mul, self, other, reflected=True)
+        return _binary(E.Mul, self, other, reflected=not isinstance(other, _SCALARS))
 
     def __truediv__(self, other: Any) -> Tensor:
         return _binary(E.Div, self, other)
@@ -489,7 +490,7 @@ class Tensor:
 
     def reciprocal(self) -> Tensor:
         """``1 / self``."""
-        return self.float().pow(-1) if self.data.dtype.kind != _FLOAT_KIND else self.pow(-1)
+        return _unary(E.Reciprocal, self)
 
     # ------------------------------------------------------------------ unary math
 
@@ -868,8 +869,10 @@ class Tensor:
         return bool(np.allclose(self.data, _as_tensor(other).data, rtol=rtol, atol=atol))
 
     def sign(self) -> Tensor:
-        """Elementwise sign (no gradient flows through it)."""
-        return _wrap(np.sign(self.data))
+        """Elementwise sign; its gradient is 0 (``SignBackward0``)."""
+        if self.data.dtype == np.bool_:
+            return _wrap(self.data.copy())
+        return _run_op(E.Sign(), (self,), (self.data,))
 
     # ------------------------------------------------------------------ in place
 
@@ -1485,6 +1488,10 @@ class _TensorNamespace:
     @staticmethod
     def sign(a: Tensor) -> Tensor:
         return a.sign()
+
+    @staticmethod
+    def zeros_like(a: Tensor) -> Tensor:
+        return _wrap(np.zeros_like(a.data))
 
     @staticmethod
     def sum(a: Tensor, axis: tuple[int, ...], keepdims: bool = True) -> Tensor:

@@ -35,6 +35,10 @@ class ArrayNamespace:
         return np.sign(a)
 
     @staticmethod
+    def zeros_like(a: np.ndarray) -> np.ndarray:
+        return np.zeros_like(a)
+
+    @staticmethod
     def sum(a: np.ndarray, axis: tuple[int, ...], keepdims: bool = True) -> np.ndarray:
         return a.sum(axis=axis, keepdims=keepdims)
 

@@ -178,6 +178,34 @@ class Sqrt(Op):
         return (g / (2 * out),)
 
 
+class Sign(Op):
+    """Piecewise constant: its gradient is 0 everywhere, as PyTorch's."""
+
+    __slots__ = ()
+    node_name = "SignBackward0"
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        out = np.sign(a, out=np.empty_like(a))  # an array even for 0-d input
+        if out.dtype.kind == "f":
+            out[np.isnan(out)] = 0  # torch: sign(nan) = 0
+        return out
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (xp.zeros_like(g),)
+
+
+class Reciprocal(Op):
+    __slots__ = ()
+    node_name = "ReciprocalBackward0"
+    saves = (OUT,)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return np.reciprocal(a)
+
+    def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
+        return (-g * (out * out),)
+
+
 class Abs(Op):
     """abs'(0) = 0, as PyTorch."""
 

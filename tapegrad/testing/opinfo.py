@@ -295,6 +295,14 @@ OPS: list[OpInfo] = [
     _op("log", "LogBackward0", lambda ns, a: a.log(), np.log, _unary_samples(_positive)),
     _op("sqrt", "SqrtBackward0", lambda ns, a: a.sqrt(), np.sqrt, _unary_samples(_positive)),
     _op("abs", "AbsBackward0", lambda ns, a: a.abs(), np.abs, _unary_samples(_away_from_zero)),
+    _op("sign", "SignBackward0", lambda ns, a: a.sign(), np.sign, _unary_samples(_away_from_zero)),
+    _op(
+        "reciprocal",
+        "ReciprocalBackward0",
+        lambda ns, a: a.reciprocal(),
+        np.reciprocal,
+        _unary_samples(_away_from_zero),
+    ),
     _op("tanh", "TanhBackward0", lambda ns, a: a.tanh(), np.tanh, _unary_samples(_normal)),
     _op(
         "sigmoid",

@@ -279,3 +279,36 @@ def test_every_node_can_be_weakly_referenced():
     x = tg.ones(2, requires_grad=True)
     for out in (x + 1, x * 2, x.relu(), x.sum(), x[0]):
         assert weakref.ref(out.grad_fn)() is out.grad_fn
+
+
+def _small_graphs(lib):
+    """Node names under a few everyday expressions, and the gradients they give."""
+
+    def names(node, depth=3):
+        if node is None or depth == 0:
+            return None
+        return node.name().split("::")[-1], [names(n, depth - 1) for n, _ in node.next_functions]
+
+    exprs = {
+        "2 + x": lambda x: 2 + x,
+        "2 * x": lambda x: 2 * x,
+        "2 - x": lambda x: 2 - x,
+        "2 / x": lambda x: 2 / x,
+        "2 ** x": lambda x: 2**x,
+        "x.sign()": lambda x: x.sign(),
+        "x.reciprocal()": lambda x: x.reciprocal(),
+        "x.T": lambda x: x.T,
+    }
+    found = {}
+    for label, expr in exprs.items():
+        x = lib.tensor([[1.0, 2.0], [3.0, -4.0]], requires_grad=True)
+        out = expr(x)
+        (out * out).sum().backward()
+        found[label] = (names(out.grad_fn), np.round(x.grad.numpy(), 5).tolist())
+    return found
+
+
+def test_everyday_expressions_record_torch_graphs():
+    # a Python number on the left of + and * still comes second, as torch records it
+    torch = pytest.importorskip("torch")
+    assert _small_graphs(tg) == _small_graphs(torch)
