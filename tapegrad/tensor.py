@@ -369,6 +369,11 @@ class Tensor:
 
     def _accumulate_grad(self, grad: Any, create_graph: bool) -> None:
         """Add an incoming gradient into ``.grad`` (called by AccumulateGrad)."""
+        if grad.shape != self.data.shape:
+            raise RuntimeError(
+                f"the gradient of a leaf has shape {tuple(grad.shape)} but the leaf now has "
+                f"shape {self.data.shape}: was its .data replaced between forward and backward?"
+            )
         current = self._grad
         if create_graph:
             self._grad = grad if current is None else current + grad

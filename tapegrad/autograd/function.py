@@ -181,15 +181,8 @@ class AccumulateGrad(Node):
 
     def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
         variable = self._variable()
-        if variable is None:
-            return ()
-        data = variable.data
-        if grad.shape != data.shape:
-            raise RuntimeError(
-                f"the gradient of a leaf has shape {tuple(grad.shape)} but the leaf now has "
-                f"shape {data.shape}: was its .data replaced between forward and backward?"
-            )
-        variable._accumulate_grad(grad, create_graph)
+        if variable is not None:
+            variable._accumulate_grad(grad, create_graph)
         return ()
 
 
