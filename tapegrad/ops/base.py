@@ -149,9 +149,15 @@ class Op(Node):
         return self.backward(_tensor_ns, grad, *saved)
 
     def _run_once(self, grad: Any) -> tuple[Any, ...]:
-        saved = self._checked_saved()
-        if saved:
-            self.saved = None
+        if not self.saves:
+            return self.backward(ARRAY_NS, grad)
+        saved = self.saved  # ``_checked_saved``, inlined: this runs for every node
+        if saved is None:
+            raise RuntimeError(SECOND_BACKWARD)
+        for ver in self._versions:
+            if ver is not None and ver[0][0] != ver[1]:
+                self._version_error()
+        self.saved = None
         return self.backward(ARRAY_NS, grad, *saved)
 
     def _checked_saved(self) -> Any:
