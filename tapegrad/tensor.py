@@ -681,6 +681,23 @@ class Tensor:
                 return _record(op, (self, input, weight), (bias, x, w_t), out)
         return self.addmm(input, weight.t())
 
+    def _mse_loss(self, target: Tensor, reduction: str) -> Tensor:
+        """``F.mse_loss``: one ``MseLossBackward0`` node, as torch; shapes that differ are
+        broadcast by expanding both first, dtypes that differ computed in the promoted one."""
+        a, t = self, target
+        if a.shape != t.shape:
+            message = broadcast_error(a.shape, t.shape)
+            if message:
+                raise RuntimeError(message)
+            shape = np.broadcast_shapes(a.shape, t.shape)
+            a = a if a.shape == shape else a.expand(shape)
+            t = t if t.shape == shape else t.expand(shape)
+        ad, td = a.data, t.data
+        if ad.dtype != td.dtype:
+            dtype = _result_dtype(a, t)
+            ad, td = ad.astype(dtype, copy=False), td.astype(dtype, copy=False)
+        return _run_op(R.MseLoss(), (a, t), (ad, td), reduction=reduction)
+
     def _addmm_shape_error(self, product: tuple[int, int]) -> None:
         raise RuntimeError(
             f"The expanded size of the tensor must match the product: self of shape "

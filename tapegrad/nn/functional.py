@@ -104,7 +104,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor: 
             UserWarning,
             stacklevel=2,
         )
-    return _reduce((input - target) ** 2, reduction)
+    return input._mse_loss(target, reduction)
 
 
 def cross_entropy(

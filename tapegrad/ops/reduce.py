@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, max/min, logsumexp, softmax, log_softmax."""
+"""Reductions: sum, mean, max/min, logsumexp, softmax, log_softmax, and mse_loss."""
 
 from __future__ import annotations
 
@@ -207,3 +207,37 @@ class LogSoftmax(Op):
 
     def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
         return (g - xp.exp(out) * xp.sum(g, (self.axis,)),)
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+class MseLoss(Op):
+    """``mse_loss``: ``(input - target) ** 2`` reduced by mean, sum or none, as one node."""
+
+    __slots__ = ("reduction",)
+    node_name = "MseLossBackward0"
+    saves = (0, 1)
+
+    def forward(self, a: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
+        self.reduction = reduction
+        squared = a - target
+        squared *= squared
+        if reduction == "none":
+            return squared
+        if reduction == "sum":
+            return squared.sum()
+        if not squared.size:
+            return np.array(np.nan, dtype=squared.dtype)
+        return squared.sum() / squared.dtype.type(squared.size)  # np.mean's arithmetic
+
+    def backward(self, xp: Any, g: Any, a: Any, target: Any) -> tuple[Any, ...]:
+        (na, _), (nt, _) = self._edges
+        size = int(np.prod(a.shape))
+        norm = 2.0 / size if self.reduction == "mean" and size else 2.0
+        # torch's order of operations, (norm * (a - t)) * g; the target's side is computed
+        # as its own (t - a), not negated, so equal values give +0 as in torch
+        return (
+            (a - target) * norm * g if na is not None else None,
+            (target - a) * norm * g if nt is not None else None,
+        )

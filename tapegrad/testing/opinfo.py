@@ -9,6 +9,7 @@ and from the domain edges of log/sqrt/pow.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,6 +183,16 @@ def _np_softmax(a: Array, dim: int) -> Array:
 
 def _np_sigmoid(a: Array) -> Array:
     return 1 / (1 + np.exp(-a))
+
+
+def _np_mse_loss(a: Array, b: Array, reduction: str = "mean") -> Array:
+    squared = (a - b) ** 2
+    return squared if reduction == "none" else getattr(squared, reduction)()
+
+
+def _functional(ns: Any) -> Any:
+    """``tapegrad.nn.functional`` or ``torch.nn.functional``, for the module ``ns``."""
+    return importlib.import_module(f"{ns.__name__}.nn.functional")
 
 
 def _np_clamp(a: Array, min: float | None = None, max: float | None = None) -> Array:  # noqa: A002
@@ -423,6 +434,17 @@ OPS: list[OpInfo] = [
         lambda ns, a, b: a.mm(b),
         np.matmul,
         _fixed((((3, 4), (4, 2)), "3x4 @ 4x2", {}), (((1, 5), (5, 1)), "row @ column", {})),
+    ),
+    _op(
+        "mse_loss",
+        "MseLossBackward0",
+        lambda ns, a, b, **kw: _functional(ns).mse_loss(a, b, **kw),
+        _np_mse_loss,
+        _fixed(
+            (((3, 4), (3, 4)), "mean", {"reduction": "mean"}),
+            (((3, 4), (3, 4)), "sum", {"reduction": "sum"}),
+            (((3, 4), (3, 4)), "none", {"reduction": "none"}),
+        ),
     ),
     _op(
         "addmm",

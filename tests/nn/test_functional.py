@@ -154,3 +154,47 @@ def test_cross_entropy_all_targets_ignored_is_nan_like_torch() -> None:
     out = F.cross_entropy(tg.randn(2, 3), tg.tensor([-100, -100]))
     assert np.isnan(out.item())
     assert F.cross_entropy(tg.randn(2, 3), tg.tensor([-100, -100]), reduction="sum").item() == 0.0
+
+
+def _mse_runs(lib) -> dict:
+    rng = np.random.default_rng(0)
+    a_np = rng.standard_normal((5, 3)).astype(np.float32)
+    b_np = rng.standard_normal((5, 3)).astype(np.float32)
+    targets = {
+        "target needs grad": lambda: lib.from_numpy(b_np.copy()).requires_grad_(),
+        "constant target": lambda: lib.from_numpy(b_np.copy()),
+        "broadcast target": lambda: lib.from_numpy(b_np[0].copy()).requires_grad_(),
+        "float64 target": lambda: lib.from_numpy(b_np.astype(np.float64)),
+        "equal values": lambda: lib.from_numpy(a_np.copy()).requires_grad_(),
+    }
+    found = {}
+    for reduction in ("mean", "sum", "none"):
+        for case, make_target in targets.items():
+            a = lib.from_numpy(a_np.copy()).requires_grad_()
+            b = make_target()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the broadcast case warns, in both
+                loss = lib.nn.functional.mse_loss(a, b, reduction=reduction)
+            (loss * loss).sum().backward()
+            below = [n and n.name().split("::")[-1] for n, _ in loss.grad_fn.next_functions]
+            grads = [None if t.grad is None else t.grad.numpy() for t in (a, b)]
+            found[reduction, case] = (
+                (loss.grad_fn.name(), below, str(loss.dtype).split(".")[-1]),
+                [loss.detach().numpy(), *grads],
+            )
+    return found
+
+
+def test_mse_loss_is_one_node_with_torch_values() -> None:
+    # MseLossBackward0 over the inputs (expanded first when they broadcast); equal values
+    # give the target +0 gradients
+    torch = pytest.importorskip("torch")
+    ours, theirs = _mse_runs(tg), _mse_runs(torch)
+    for key, (structure, values) in theirs.items():
+        assert ours[key][0] == structure, key
+        for got, want in zip(ours[key][1], values):
+            if want is None:
+                assert got is None, key
+            else:
+                np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6, err_msg=str(key))
+                assert np.array_equal(np.signbit(got), np.signbit(want)), key
