@@ -698,6 +698,18 @@ class Tensor:
             ad, td = ad.astype(dtype, copy=False), td.astype(dtype, copy=False)
         return _run_op(R.MseLoss(), (a, t), (ad, td), reduction=reduction)
 
+    def _nll_loss(self, target: Tensor, ignore_index: int, reduction: str) -> Tensor:
+        """``F.nll_loss`` of (N, C) or (C,) log-probabilities: one ``NllLossBackward0`` node.
+        Targets were checked by the caller (dtype, shape, range)."""
+        return _run_op(
+            R.NllLoss(),
+            (self,),
+            (self.data,),
+            labels=target.data.astype(np.int64, copy=False),
+            ignore_index=ignore_index,
+            reduction=reduction,
+        )
+
     def _addmm_shape_error(self, product: tuple[int, int]) -> None:
         raise RuntimeError(
             f"The expanded size of the tensor must match the product: self of shape "

@@ -128,8 +128,32 @@ def cross_entropy(
     if target.shape == input.shape:
         return _soft_cross_entropy(input, target, class_dim, reduction)
     _check_class_target(input, target)
-    logits, flat_target = _as_rows(input, target)
-    losses = _pick_nll(logits.log_softmax(1), flat_target, ignore_index, reduction)
+    return _nll_loss(input.log_softmax(class_dim), target, ignore_index, reduction)
+
+
+def nll_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log likelihood of log-probabilities ``input`` ((N, C), (C,) or (N, C, d1,
+    ...)) at the class indices ``target``; ``ignore_index`` as in ``cross_entropy``."""
+    input = _tensor_arg(input, "input", "nll_loss")  # noqa: A001
+    target = _tensor_arg(target, "target", "nll_loss")
+    _check_reduction(reduction)
+    if input.ndim == 0:
+        raise RuntimeError("nll_loss: input must have at least 1 dimension, got a 0-d tensor")
+    _check_class_target(input, target)
+    return _nll_loss(input, target, ignore_index, reduction)
+
+
+def _nll_loss(logp: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor:
+    if logp.ndim <= 2:  # one NllLossBackward0 node, as torch
+        _check_target_range(target.data, logp.shape[-1], ignore_index)
+        return logp._nll_loss(target, ignore_index, reduction)
+    rows, flat_target = _as_rows(logp, target)
+    losses = _pick_nll(rows, flat_target, ignore_index, reduction)
     if reduction == "none":
         return losses.reshape(target.shape)
     return losses
@@ -179,14 +203,17 @@ def _as_rows(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:  # noqa: A
     return input, target.reshape(-1)
 
 
+def _check_target_range(labels: np.ndarray, classes: int, ignore_index: int) -> None:
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= classes))
+    if bad.any():
+        raise IndexError(f"Target {labels[bad].flat[0]} is out of bounds.")
+
+
 def _pick_nll(logp: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor:
     """``-logp[i, target[i]]`` per row, skipping ``ignore_index``; then the reduction."""
-    classes = logp.shape[1]
     labels = target.data.astype(np.int64)
     keep = labels != ignore_index
-    bad = keep & ((labels < 0) | (labels >= classes))
-    if bad.any():
-        raise IndexError(f"Target {labels[bad][0]} is out of bounds.")
+    _check_target_range(labels, logp.shape[1], ignore_index)
     rows = tapegrad.arange(logp.shape[0])
     if keep.all():
         return _reduce(-logp[rows, tapegrad.from_numpy(labels)], reduction)

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, max/min, logsumexp, softmax, log_softmax, and mse_loss."""
+"""Reductions: sum, mean, max/min, logsumexp, softmax, log_softmax; mse_loss and nll_loss."""
 
 from __future__ import annotations
 
@@ -241,3 +241,41 @@ class MseLoss(Op):
             (a - target) * norm * g if na is not None else None,
             (target - a) * norm * g if nt is not None else None,
         )
+
+
+class NllLoss(Op):
+    """``nll_loss`` of (N, C) or (C,) log-probabilities and class indices, as one node:
+    ``-logp[i, target[i]]`` over the rows whose target is not ``ignore_index``, reduced by
+    mean (over those rows), sum or none."""
+
+    node_name = "NllLossBackward0"
+
+    def forward(
+        self, logp: np.ndarray, labels: np.ndarray, ignore_index: int, reduction: str
+    ) -> np.ndarray:
+        rows2d = logp.reshape(-1, logp.shape[-1])
+        flat = labels.reshape(-1)
+        keep = flat != ignore_index
+        rows = np.flatnonzero(keep)
+        self.shape, self.reduction = logp.shape, reduction
+        self.key, self.n = (rows, flat[rows]), flat.size
+        losses = np.zeros(flat.size, logp.dtype)
+        losses[rows] = -rows2d[self.key]
+        if reduction == "none":
+            return losses.reshape(labels.shape)
+        if reduction == "sum":
+            return losses.sum()
+        self.total = logp.dtype.type(rows.size)
+        if not rows.size:
+            return np.array(np.nan, logp.dtype)  # every target ignored: 0 / 0, as torch
+        return losses.sum() / self.total
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        rows, cols = self.key
+        if self.reduction == "none":
+            picked = -xp.index(xp.reshape(g, (self.n,)), rows)
+        else:
+            picked = xp.expand(-(g / self.total if self.reduction == "mean" else g), rows.shape)
+        rows2d = (self.n, self.shape[-1])
+        grad = xp.index_into_zeros(picked, rows2d, (rows, cols), False)
+        return (grad if len(self.shape) == 2 else xp.reshape(grad, self.shape),)

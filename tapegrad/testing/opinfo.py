@@ -190,6 +190,11 @@ def _np_mse_loss(a: Array, b: Array, reduction: str = "mean") -> Array:
     return squared if reduction == "none" else getattr(squared, reduction)()
 
 
+def _np_nll_loss(logp: Array, labels: Array, reduction: str) -> Array:
+    picked = -logp[np.arange(len(labels)), labels]
+    return picked if reduction == "none" else getattr(picked, reduction)()
+
+
 def _functional(ns: Any) -> Any:
     """``tapegrad.nn.functional`` or ``torch.nn.functional``, for the module ``ns``."""
     return importlib.import_module(f"{ns.__name__}.nn.functional")
@@ -444,6 +449,17 @@ OPS: list[OpInfo] = [
             (((3, 4), (3, 4)), "mean", {"reduction": "mean"}),
             (((3, 4), (3, 4)), "sum", {"reduction": "sum"}),
             (((3, 4), (3, 4)), "none", {"reduction": "none"}),
+        ),
+    ),
+    _op(
+        "nll_loss",
+        "NllLossBackward0",
+        lambda ns, a, **kw: _functional(ns).nll_loss(a, ns.tensor([2, 0, 3]), **kw),
+        lambda a, reduction="mean": _np_nll_loss(a, np.array([2, 0, 3]), reduction),
+        _fixed(
+            (((3, 4),), "mean", {"reduction": "mean"}),
+            (((3, 4),), "sum", {"reduction": "sum"}),
+            (((3, 4),), "none", {"reduction": "none"}),
         ),
     ),
     _op(

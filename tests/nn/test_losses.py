@@ -124,3 +124,41 @@ def test_losses_backpropagate_into_a_model() -> None:
     loss.backward()
     assert all(p.grad is not None and p.grad.shape == p.shape for p in model.parameters())
     assert np.isfinite(loss.item())
+
+
+def _cross_entropy_graphs(lib) -> dict:
+    """Graph names, loss and logits' gradient for class-index targets, as in torch."""
+    functional = nn.functional if lib is tg else lib.nn.functional
+
+    def names(node, depth=3):
+        if node is None or depth == 0:
+            return None
+        return node.name().split("::")[-1], [names(n, depth - 1) for n, _ in node.next_functions]
+
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((5, 4)).astype(np.float32)
+    labels = np.array([0, 3, 1, 3, 2])
+    options = ({}, {"reduction": "sum"}, {"reduction": "none"}, {"ignore_index": 3})
+    found = {}
+    for kw in options:
+        for case in ("(N, C)", "(C,)", "every target ignored"):
+            x = lib.from_numpy(logits.copy()).requires_grad_()
+            if case == "(N, C)":
+                loss = functional.cross_entropy(x, lib.from_numpy(labels.copy()), **kw)
+            elif case == "(C,)":
+                loss = functional.cross_entropy(x[1], lib.tensor(3), **kw)
+            else:
+                target = lib.from_numpy(np.full(5, 3))
+                loss = functional.cross_entropy(x, target, **{**kw, "ignore_index": 3})
+            (loss * loss).sum().backward()
+            found[str(kw), case] = (names(loss.grad_fn), loss.detach().numpy(), x.grad.numpy())
+    return found
+
+
+def test_cross_entropy_records_nll_over_log_softmax_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    ours, theirs = _cross_entropy_graphs(tg), _cross_entropy_graphs(torch)
+    for key, (graph, loss, grad) in theirs.items():
+        assert ours[key][0] == graph, key
+        np.testing.assert_allclose(ours[key][1], loss, rtol=1e-5, err_msg=str(key))
+        np.testing.assert_allclose(ours[key][2], grad, rtol=1e-5, atol=1e-6, err_msg=str(key))
