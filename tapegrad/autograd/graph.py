@@ -323,7 +323,7 @@ def _saved_values(node: Node, labels: _Labels) -> list[SavedValue] | None:
 
 def _saved_name(node: Node, pos: int) -> str:
     if pos == OUT:
-        return getattr(node, "packed_name", "result")  # e.g. ReLU keeps only "result > 0"
+        return getattr(node, "packed_name", "result")  # e.g. ReLU keeps only "result != 0"
     return _SAVED_NAMES.get(pos, f"input{pos}")
 
 

@@ -32,7 +32,10 @@ class ArrayNamespace:
 
     @staticmethod
     def sign(a: np.ndarray) -> np.ndarray:
-        return np.sign(a)
+        out = np.sign(a)
+        if out.dtype.kind == "f":
+            out = np.where(np.isnan(out), 0, out)  # torch: sign(nan) = 0 (so abs'(nan) = 0)
+        return out
 
     @staticmethod
     def zeros_like(a: np.ndarray) -> np.ndarray:

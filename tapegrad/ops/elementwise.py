@@ -260,11 +260,12 @@ class Relu(Op):
     def forward(self, a: np.ndarray) -> np.ndarray:
         return np.maximum(a, 0)
 
-    packed_name = "result > 0"
+    packed_name = "result != 0"
 
     @staticmethod
     def pack_out(out: np.ndarray) -> np.ndarray:
-        return out > 0
+        # != 0 rather than > 0: a NaN input passes its gradient, as torch's threshold_backward
+        return out != 0
 
     def backward(self, xp: Any, g: Any, mask: Any) -> tuple[Any, ...]:
         # a multiply by the boolean mask: ~10x cheaper than np.where on large arrays

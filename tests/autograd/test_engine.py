@@ -312,3 +312,19 @@ def test_everyday_expressions_record_torch_graphs():
     # a Python number on the left of + and * still comes second, as torch records it
     torch = pytest.importorskip("torch")
     assert _small_graphs(tg) == _small_graphs(torch)
+
+
+def _nan_subgradients(lib):
+    found = {}
+    for name in ("relu", "abs", "clamp", "sign"):
+        x = lib.tensor([float("nan"), -1.0, 0.0, 2.0], requires_grad=True)
+        out = x.clamp(min=0) if name == "clamp" else getattr(x, name)()
+        out.sum().backward()
+        found[name] = [str(v) for v in x.grad.tolist()]
+    return found
+
+
+def test_nan_inputs_get_torch_subgradients():
+    # relu passes the gradient of a NaN (torch's threshold_backward), abs gives it 0
+    torch = pytest.importorskip("torch")
+    assert _nan_subgradients(tg) == _nan_subgradients(torch)
