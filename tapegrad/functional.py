@@ -12,6 +12,7 @@ from tapegrad._array import broadcast_error, normalize_dim
 from tapegrad.ops import elementwise as E
 from tapegrad.ops import shape as S
 from tapegrad.tensor import (
+    FLOAT_OR_COMPLEX_ONLY,
     Tensor,
     _as_tensor,
     _join_dtype,
@@ -52,7 +53,7 @@ def _factory_dtype(dtype: Any) -> np.dtype:
 def _leaf(data: np.ndarray, requires_grad: bool) -> Tensor:
     t = _wrap(data)
     if requires_grad:
-        t.requires_grad = True
+        t._set_requires_grad(True, FLOAT_OR_COMPLEX_ONLY)
     return t
 
 

@@ -32,6 +32,18 @@ _grad_state = grad_mode._state
 _anomaly_state = anomaly._state
 _NO_EDGE = (None, 0)
 _SCALARS = (int, float, bool)
+# torch words its requires_grad errors by the call: factories, the setter, requires_grad_()
+FLOAT_OR_COMPLEX_ONLY = "Only Tensors of floating point and complex dtype can require gradients"
+SETTER_FLOAT_OR_COMPLEX_ONLY = (
+    "only Tensors of floating point and complex dtype can require gradients"
+)
+FLOAT_ONLY = "only Tensors of floating point dtype can require gradients"
+NON_LEAF_REQUIRES_GRAD = "you can only change requires_grad flags of leaf variables."
+NON_LEAF_NO_GRAD = (
+    "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+    "variable in a subgraph that doesn't require differentiation use var_no_grad = "
+    "var.detach()."
+)
 _FLOAT_KIND = "f"
 
 NON_LEAF_GRAD_WARNING = (
@@ -79,7 +91,7 @@ class Tensor:
         self._output_nr = 0
         self._vc = [0]
         if requires_grad:
-            self.requires_grad = True
+            self._set_requires_grad(True, FLOAT_OR_COMPLEX_ONLY)
 
     # ------------------------------------------------------------------ attributes
 
@@ -122,20 +134,22 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if self.grad_fn is not None:
-            raise RuntimeError(
-                "you can only change requires_grad flags of leaf variables. If you want to use "
-                "a computed variable in a subgraph that doesn't require differentiation use "
-                "var_no_grad = var.detach()."
-            )
-        if value and self.data.dtype.kind != _FLOAT_KIND:
-            raise RuntimeError("only Tensors of floating point dtype can require gradients")
-        self._requires_grad = bool(value)
+        self._set_requires_grad(value, SETTER_FLOAT_OR_COMPLEX_ONLY)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place and return self."""
-        self.requires_grad = requires_grad
+        """Set ``requires_grad`` in place and return self (a no-op on a non-leaf asked for
+        True, as torch)."""
+        if not (requires_grad and self.grad_fn is not None):
+            self._set_requires_grad(requires_grad, FLOAT_ONLY)
         return self
+
+    def _set_requires_grad(self, value: bool, dtype_message: str) -> None:
+        """torch's checks, each with the wording of the call that reached it."""
+        if self.grad_fn is not None:
+            raise RuntimeError(NON_LEAF_REQUIRES_GRAD if value else NON_LEAF_NO_GRAD)
+        if value and self.data.dtype.kind != _FLOAT_KIND:
+            raise RuntimeError(dtype_message)
+        self._requires_grad = bool(value)
 
     @property
     def grad(self) -> Tensor | None:

@@ -49,11 +49,41 @@ def test_requires_grad_rules():
     t = tg.ones(2)
     assert t.requires_grad_() is t and t.requires_grad
     with pytest.raises(
-        RuntimeError, match="only Tensors of floating point dtype can require gradients"
+        RuntimeError, match="Only Tensors of floating point and complex dtype can require"
     ):
         tg.tensor([1, 2], requires_grad=True)
     with pytest.raises(RuntimeError, match="only change requires_grad flags of leaf variables"):
         (t * 2).requires_grad = False
+
+
+def _requires_grad_outcomes(lib):
+    import tapegrad.nn  # noqa: F401 - lib.nn for tapegrad
+
+    x = lib.ones(2, requires_grad=True)
+    calls = {
+        "non-leaf requires_grad_(True)": lambda: (x * 2).requires_grad_(True),
+        "non-leaf requires_grad_(False)": lambda: (x * 2).requires_grad_(False),
+        "non-leaf .requires_grad = True": lambda: setattr(x * 2, "requires_grad", True),
+        "non-leaf .requires_grad = False": lambda: setattr(x * 2, "requires_grad", False),
+        "int factory": lambda: lib.ones(2, dtype=lib.int64, requires_grad=True),
+        "int tensor()": lambda: lib.tensor([1, 2], requires_grad=True),
+        "int Parameter": lambda: lib.nn.Parameter(lib.tensor([1, 2])),
+        "int requires_grad_()": lambda: lib.tensor([1, 2]).requires_grad_(),
+        "int .requires_grad = True": lambda: setattr(lib.tensor([1, 2]), "requires_grad", True),
+    }
+    found = {}
+    for name, call in calls.items():
+        try:
+            call()
+            found[name] = "ok"
+        except RuntimeError as exc:
+            found[name] = str(exc)
+    return found
+
+
+def test_requires_grad_errors_are_worded_as_torch_words_each_call():
+    torch = pytest.importorskip("torch")
+    assert _requires_grad_outcomes(tg) == _requires_grad_outcomes(torch)
 
 
 def test_numpy_refuses_tensor_requiring_grad():

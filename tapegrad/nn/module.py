@@ -16,6 +16,7 @@ import numpy as np
 
 import tapegrad
 from tapegrad import Tensor, no_grad
+from tapegrad.tensor import FLOAT_OR_COMPLEX_ONLY
 
 # ============================================================================ Parameter
 
@@ -34,7 +35,7 @@ class Parameter(Tensor):
         # Initialised empty, then given the source array itself: Parameter(t) shares t's data.
         Tensor.__init__(param, source.reshape(-1)[:0])
         param.data = source
-        param.requires_grad_(requires_grad)
+        param._set_requires_grad(requires_grad, FLOAT_OR_COMPLEX_ONLY)
         return param
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
