@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 import tapegrad as tg
 
 
@@ -47,3 +49,35 @@ def test_grad_mode_is_per_thread():
         worker.start()
         worker.join()
     assert seen == [True]
+
+
+def _decorator_modes(lib):
+    seen = []
+
+    @lib.no_grad
+    def bare():
+        return lib.is_grad_enabled()
+
+    @lib.no_grad()
+    def steps():
+        seen.append(lib.is_grad_enabled())
+        yield 1
+        seen.append(lib.is_grad_enabled())
+        yield 2
+
+    @lib.enable_grad
+    def enabled():
+        return lib.is_grad_enabled()
+
+    seen.append(bare())
+    for value in steps():  # between the steps, grad mode is the caller's again
+        seen.append((value, lib.is_grad_enabled()))
+    with lib.no_grad():
+        seen.append(enabled())
+    seen.append(lib.is_grad_enabled())
+    return seen
+
+
+def test_bare_decorators_and_generator_functions_as_torch():
+    torch = pytest.importorskip("torch")
+    assert _decorator_modes(tg) == _decorator_modes(torch)
