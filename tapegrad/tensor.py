@@ -613,14 +613,22 @@ class Tensor:
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the maximum (flattened when ``dim`` is None)."""
         if dim is None:
-            return _wrap(np.asarray(np.argmax(self.data), dtype=np.int64))
+            return self._flat_index(np.argmax, "argmax", keepdim)
         return self.max(dim, keepdim).indices
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the minimum (flattened when ``dim`` is None)."""
         if dim is None:
-            return _wrap(np.asarray(np.argmin(self.data), dtype=np.int64))
+            return self._flat_index(np.argmin, "argmin", keepdim)
         return self.min(dim, keepdim).indices
+
+    def _flat_index(self, find: Callable[..., Any], name: str, keepdim: bool) -> Tensor:
+        if not self.data.size:
+            raise IndexError(
+                f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
+            )
+        index = np.asarray(find(self.data), dtype=np.int64)
+        return _wrap(index.reshape((1,) * self.ndim) if keepdim else index)
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
         """``log(sum(exp(x), dim))``, computed stably."""
@@ -629,13 +637,13 @@ class Tensor:
 
     def softmax(self, dim: int) -> Tensor:
         """Softmax along ``dim``."""
-        axis = normalize_dim(dim, self.ndim)
-        return _run_op(R.Softmax(), (self,), (_float_data(self),), axis=axis)
+        axes = _softmax_axes(dim, self.ndim)
+        return _run_op(R.Softmax(), (self,), (_float_data(self),), axes=axes)
 
     def log_softmax(self, dim: int) -> Tensor:
         """Log of softmax along ``dim``, computed stably."""
-        axis = normalize_dim(dim, self.ndim)
-        return _run_op(R.LogSoftmax(), (self,), (_float_data(self),), axis=axis)
+        axes = _softmax_axes(dim, self.ndim)
+        return _run_op(R.LogSoftmax(), (self,), (_float_data(self),), axes=axes)
 
     # ------------------------------------------------------------------ linear algebra
 
@@ -1273,6 +1281,12 @@ def _unary(op_cls: type[Op], a: Tensor) -> Tensor:
     data = _float_data(a)
     op = op_cls()
     return _finish(op, (a,), (data,), op.forward(data))
+
+
+def _softmax_axes(dim: int, ndim: int) -> tuple[int, ...]:
+    """The softmax dim as a tuple of axes: () for a 0-d tensor (dim 0 or -1, as torch)."""
+    axis = normalize_dim(dim, ndim)
+    return (axis,) if ndim else ()
 
 
 def _float_data(a: Tensor) -> np.ndarray:

@@ -347,3 +347,37 @@ def test_cat_stack_and_where_promote_as_torch():
     # a higher category wins outright (float32 with int64 is float32, not numpy's float64)
     torch = pytest.importorskip("torch")
     assert _joined_dtypes(tg) == _joined_dtypes(torch)
+
+
+@pytest.mark.filterwarnings("ignore")  # numpy warns on inf - inf; the values are torch's
+def test_softmax_family_on_0d_empty_and_infinite_inputs_as_torch():
+    torch = pytest.importorskip("torch")
+    inf = float("inf")
+
+    def outcomes(lib):
+        cases = {
+            "0-d softmax": lambda: lib.tensor(3.0).softmax(-1),
+            "0-d log_softmax": lambda: lib.tensor(3.0).log_softmax(0),
+            "0-d logsumexp": lambda: lib.tensor(3.0).logsumexp(0),
+            "empty softmax": lambda: lib.zeros(0, 3).softmax(0),
+            "empty log_softmax": lambda: lib.zeros(2, 0).log_softmax(1),
+            "empty logsumexp": lambda: lib.zeros(0, 3).logsumexp(0),
+            "inf softmax": lambda: lib.tensor([inf, 1.0]).softmax(0),
+            "-inf log_softmax": lambda: lib.tensor([-inf, -inf]).log_softmax(0),
+            "inf logsumexp": lambda: lib.tensor([inf, 1.0]).logsumexp(0),
+            "argmax keepdim": lambda: lib.arange(6.0).reshape(2, 3).argmax(keepdim=True),
+            "argmin empty": lambda: lib.zeros(0, 3).argmin(),
+        }
+        found = {}
+        for name, make in cases.items():
+            try:
+                r = make()
+                found[name] = (tuple(r.shape), str(r.dtype).split(".")[-1], str(r.tolist()))
+            except IndexError as exc:
+                found[name] = str(exc)
+        x = lib.tensor(2.0, requires_grad=True)
+        (x.softmax(0) * 3 + x.log_softmax(0)).backward()
+        found["0-d gradient"] = x.grad.item()
+        return found
+
+    assert outcomes(tg) == outcomes(torch)

@@ -159,7 +159,9 @@ class MinDim(MaxDim):
 
 
 def _stable_max(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    m = a.max(axis=axes, keepdims=True)
+    """The max to subtract before ``exp``, 0 where it is infinite (torch's logsumexp guard);
+    -inf over an empty axis."""
+    m = a.max(axis=axes, keepdims=True, initial=-np.inf)
     return np.where(np.isfinite(m), m, 0)
 
 
@@ -185,13 +187,15 @@ class Softmax(Op):
     node_name = "SoftmaxBackward0"
     saves = (OUT,)
 
-    def forward(self, a: np.ndarray, axis: int) -> np.ndarray:
-        self.axis = axis
-        e = np.exp(a - _stable_max(a, (axis,)))
-        return e / e.sum(axis=axis, keepdims=True)
+    def forward(self, a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        # axes: the softmax dim, or () for a 0-d input; no guard on an infinite max, so
+        # an inf (or a row of -inf) gives NaN, as torch
+        self.axes = axes
+        e = np.exp(a - a.max(axis=axes, keepdims=True, initial=-np.inf))
+        return e / e.sum(axis=axes, keepdims=True)
 
     def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
-        return (out * (g - xp.sum(g * out, (self.axis,))),)
+        return (out * (g - xp.sum(g * out, self.axes)),)
 
 
 class LogSoftmax(Op):
@@ -200,13 +204,13 @@ class LogSoftmax(Op):
     node_name = "LogSoftmaxBackward0"
     saves = (OUT,)
 
-    def forward(self, a: np.ndarray, axis: int) -> np.ndarray:
-        self.axis = axis
-        shifted = a - _stable_max(a, (axis,))
-        return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    def forward(self, a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        self.axes = axes  # as Softmax's
+        shifted = a - a.max(axis=axes, keepdims=True, initial=-np.inf)
+        return shifted - np.log(np.exp(shifted).sum(axis=axes, keepdims=True))
 
     def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
-        return (g - xp.exp(out) * xp.sum(g, (self.axis,)),)
+        return (g - xp.exp(out) * xp.sum(g, self.axes),)
 
 
 # ----------------------------------------------------------------------------- losses
