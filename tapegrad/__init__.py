@@ -34,6 +34,7 @@ from tapegrad.functional import (
     default_generator,
     div,
     dot,
+    empty,
     exp,
     flatten,
     from_numpy,

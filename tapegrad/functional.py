@@ -64,12 +64,17 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    return _leaf(np.ones(_shape_arg(size), _factory_dtype(dtype)), requires_grad)
+    return _leaf(np.ones(_new_size(size), _factory_dtype(dtype)), requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor whose values are whatever the memory held (fill it before reading it)."""
+    return _leaf(np.empty(_new_size(size), _factory_dtype(dtype)), requires_grad)
 
 
 def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros."""
-    return _leaf(np.zeros(_shape_arg(size), _factory_dtype(dtype)), requires_grad)
+    return _leaf(np.zeros(_new_size(size, "zeros"), _factory_dtype(dtype)), requires_grad)
 
 
 def full(
@@ -84,19 +89,28 @@ def full(
             if isinstance(fill_value, int)
             else None
         )
-    return _leaf(np.full(_shape_arg((size,)), fill_value, _factory_dtype(dtype)), requires_grad)
+    return _leaf(np.full(_new_size((size,)), fill_value, _factory_dtype(dtype)), requires_grad)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with ``t``'s shape and dtype."""
+    _check_like_input(t, "ones_like")
     np_dtype = t.data.dtype if dtype is None else _dtypes.to_numpy_dtype(dtype)
     return _leaf(np.ones(t.shape, np_dtype), requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with ``t``'s shape and dtype."""
+    _check_like_input(t, "zeros_like")
     np_dtype = t.data.dtype if dtype is None else _dtypes.to_numpy_dtype(dtype)
     return _leaf(np.zeros(t.shape, np_dtype), requires_grad)
+
+
+def _check_like_input(t: Any, name: str) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(
+            f"{name}(): argument 'input' (position 1) must be Tensor, not {type(t).__name__}"
+        )
 
 
 def randn(
@@ -106,9 +120,9 @@ def randn(
     generator: np.random.Generator | None = None,
 ) -> Tensor:
     """Standard normal samples from the seeded generator."""
-    np_dtype = _factory_dtype(dtype)
+    np_dtype = _random_dtype(dtype, "normal_kernel_cpu")
     gen = generator or _generator
-    return _leaf(gen.standard_normal(_shape_arg(size), dtype=np_dtype), requires_grad)
+    return _leaf(gen.standard_normal(_new_size(size), dtype=np_dtype), requires_grad)
 
 
 def rand(
@@ -118,9 +132,33 @@ def rand(
     generator: np.random.Generator | None = None,
 ) -> Tensor:
     """Uniform samples on [0, 1) from the seeded generator."""
-    np_dtype = _factory_dtype(dtype)
+    np_dtype = _random_dtype(dtype, "check_uniform_bounds")
     gen = generator or _generator
-    return _leaf(gen.random(_shape_arg(size), dtype=np_dtype), requires_grad)
+    return _leaf(gen.random(_new_size(size), dtype=np_dtype), requires_grad)
+
+
+def _new_size(size: Any, checked_by: str | None = None) -> tuple[int, ...]:
+    """A factory's shape: torch refuses negative sizes (view and reshape take -1), in words
+    that depend on the factory."""
+    shape = _shape_arg(size)
+    for d in shape:
+        if d < 0 and checked_by:
+            raise RuntimeError(f"{checked_by}: Dimension size must be non-negative.")
+        if d < 0:
+            raise RuntimeError(
+                f"Trying to create tensor with negative dimension {d}: {list(shape)}"
+            )
+    return shape
+
+
+def _random_dtype(dtype: Any, kernel: str) -> np.dtype:
+    """The dtype of random samples: a float one, or torch's error naming its kernel."""
+    np_dtype = _factory_dtype(dtype)
+    if np_dtype.kind != "f":
+        raise NotImplementedError(
+            f"\"{kernel}\" not implemented for '{_scalar_type_name(np_dtype)}'"
+        )
+    return np_dtype
 
 
 def arange(
@@ -143,6 +181,8 @@ def arange(
 
 def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with a numpy array."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
     _dtypes.from_numpy_dtype(array.dtype)
     return _wrap(array)
 

@@ -381,3 +381,33 @@ def test_softmax_family_on_0d_empty_and_infinite_inputs_as_torch():
         return found
 
     assert outcomes(tg) == outcomes(torch)
+
+
+def _factory_errors(lib):
+    import tapegrad.nn  # noqa: F401 - lib.nn for tapegrad
+
+    calls = {
+        "zeros(-1)": lambda: lib.zeros(-1),
+        "ones((2, -1))": lambda: lib.ones((2, -1)),
+        "randn(-1)": lambda: lib.randn(-1),
+        "full((2, -1))": lambda: lib.full((2, -1), 1.0),
+        "Linear(-1, 4)": lambda: lib.nn.Linear(-1, 4),
+        "randn(int64)": lambda: lib.randn(2, dtype=lib.int64),
+        "rand(int64)": lambda: lib.rand(2, dtype=lib.int64),
+        "zeros_like(list)": lambda: lib.zeros_like([1, 2]),
+        "ones_like(int)": lambda: lib.ones_like(3),
+        "from_numpy(list)": lambda: lib.from_numpy([1, 2]),
+    }
+    found = {}
+    for name, call in calls.items():
+        try:
+            call()
+            found[name] = "ok"
+        except (RuntimeError, TypeError, NotImplementedError) as exc:
+            found[name] = f"{type(exc).__name__}: {exc}"
+    return found
+
+
+def test_factory_errors_as_torch():
+    torch = pytest.importorskip("torch")
+    assert _factory_errors(tg) == _factory_errors(torch)

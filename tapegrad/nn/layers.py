@@ -24,8 +24,9 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(tapegrad.zeros(out_features, in_features, dtype=dtype))
-        self.bias = Parameter(tapegrad.zeros(out_features, dtype=dtype)) if bias else None
+        # empty, as torch: reset_parameters below fills both
+        self.weight = Parameter(tapegrad.empty(out_features, in_features, dtype=dtype))
+        self.bias = Parameter(tapegrad.empty(out_features, dtype=dtype)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
