@@ -86,12 +86,19 @@ def grad(
     differentiable."""
     from tapegrad.tensor import Tensor, _edge_of, _wrap
 
+    if allow_unused is False and materialize_grads:
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, but "
+            "got: allow_unused=False."
+        )
     outs = _as_tuple(outputs)
     ins = _as_tuple(inputs)
+    if not ins:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
+    seeds = _root_grads(outs, _as_tuple(grad_outputs), create_graph)  # torch checks these first
     for t in ins:
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
-    seeds = _root_grads(outs, _as_tuple(grad_outputs), create_graph)
     retain = create_graph if retain_graph is None else retain_graph
     found = (
         run_backward(
@@ -105,12 +112,12 @@ def grad(
     )
     allow_unused = allow_unused or materialize_grads
     result = []
-    for t, g in zip(ins, found):
+    for index, (t, g) in enumerate(zip(ins, found)):
         if g is None:
             if not allow_unused:
                 raise RuntimeError(
-                    "One of the differentiated Tensors appears to not have been used in the "
-                    "graph. Set allow_unused=True if this is the desired behavior."
+                    f"The differentiated Tensor at index {index} appears to not have been used "
+                    "in the graph. Set allow_unused=True if this is the desired behavior."
                 )
             result.append(_wrap(np.zeros(t.shape, t.data.dtype)) if materialize_grads else None)
         elif isinstance(g, Tensor):

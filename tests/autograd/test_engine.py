@@ -328,3 +328,32 @@ def test_nan_inputs_get_torch_subgradients():
     # relu passes the gradient of a NaN (torch's threshold_backward), abs gives it 0
     torch = pytest.importorskip("torch")
     assert _nan_subgradients(tg) == _nan_subgradients(torch)
+
+
+def _grad_call_errors(lib):
+    x = lib.ones(3, requires_grad=True)
+    w = lib.ones(3, requires_grad=True)
+    z = lib.ones(3)
+    calls = {
+        "output needs no grad": lambda: lib.autograd.grad(z.sum(), z),
+        "second output needs no grad": lambda: lib.autograd.grad([(x * 2).sum(), z.sum()], [x]),
+        "input needs no grad": lambda: lib.autograd.grad((x * 2).sum(), z),
+        "unused input": lambda: lib.autograd.grad((x * 2).sum(), [x, w]),
+        "no inputs": lambda: lib.autograd.grad((x * 2).sum(), []),
+        "materialize without allow_unused": lambda: lib.autograd.grad(
+            (x * 2).sum(), [x, w], allow_unused=False, materialize_grads=True
+        ),
+    }
+    found = {}
+    for name, call in calls.items():
+        try:
+            call()
+            found[name] = "ok"
+        except (RuntimeError, ValueError) as exc:
+            found[name] = f"{type(exc).__name__}: {exc}"
+    return found
+
+
+def test_autograd_grad_errors_as_torch():
+    torch = pytest.importorskip("torch")
+    assert _grad_call_errors(tg) == _grad_call_errors(torch)
