@@ -357,6 +357,7 @@ class Tensor:
             result = hook(wrapped)
             if result is None:
                 return None
+            _check_hook_result(hook, result, wrapped)
             return result if isinstance(grad, Tensor) else result.data
 
         hooks = self._node_hooks()
@@ -1281,6 +1282,20 @@ def _unary(op_cls: type[Op], a: Tensor) -> Tensor:
     data = _float_data(a)
     op = op_cls()
     return _finish(op, (a,), (data,), op.forward(data))
+
+
+def _check_hook_result(hook: Any, result: Any, grad: Tensor) -> None:
+    """torch's checks on what a tensor hook returned: a Tensor of the gradient's size and type."""
+    if not isinstance(result, Tensor):
+        raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
+    name = getattr(hook, "__name__", repr(hook))
+    if result.shape != grad.shape:
+        raise RuntimeError(f"hook '{name}' has changed the size of value")
+    if result.data.dtype != grad.data.dtype:
+        raise RuntimeError(
+            f"hook '{name}' has changed the type of value (was tapegrad.{grad.data.dtype.name} "
+            f"got tapegrad.{result.data.dtype.name})"
+        )
 
 
 def _softmax_axes(dim: int, ndim: int) -> tuple[int, ...]:

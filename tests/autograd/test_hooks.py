@@ -154,3 +154,36 @@ def test_custom_function_post_hook_sees_what_backward_returned():
         out.grad_fn.register_hook(lambda gi, go, s=shapes: s.extend(tuple(g.shape) for g in gi))
         out.sum().backward()
     assert seen["tapegrad"] == seen["torch"] == [(4, 3), (3,)]
+
+
+def _hook_result_errors(lib):
+    def shrink(g):
+        return g[:2]
+
+    returns = {
+        "smaller": shrink,
+        "summed": lambda g: g.sum(),
+        "double": lambda g: g.double(),
+        "a number": lambda g: 5,
+    }
+    found = {}
+    for where in ("leaf", "non-leaf"):
+        for name, hook in returns.items():
+            x = lib.ones(3, requires_grad=True)
+            y = x if where == "leaf" else x * 2
+            y.register_hook(hook)
+            try:
+                (y * 2).sum().backward()
+                found[where, name] = "ok"
+            except (RuntimeError, TypeError) as exc:
+                found[where, name] = f"{type(exc).__name__}: {exc}".replace("torch.", "tapegrad.")
+    return found
+
+
+def test_tensor_hook_results_are_checked_as_torch():
+    torch = pytest.importorskip("torch")
+    ours = _hook_result_errors(tg)
+    theirs = _hook_result_errors(torch)
+    for key, message in theirs.items():
+        legacy = message.replace("FloatTensor", "float32").replace("DoubleTensor", "float64")
+        assert ours[key] == legacy, key
