@@ -59,7 +59,7 @@ DEEPCOPY_NON_LEAF = (
     "the moment. Use t.detach().clone() to copy a computed tensor."
 )
 # What autograd keeps in a tensor's __dict__: never copied or pickled (user attributes are).
-_AUTOGRAD_ATTRIBUTES = frozenset({"_grad", "_acc", "_hooks", "_retains_grad", "_is_view"})
+_AUTOGRAD_ATTRIBUTES = frozenset({"_grad", "_acc", "_hooks", "_retains_grad", "_is_view", "_views"})
 
 
 class Tensor:
@@ -1134,6 +1134,9 @@ def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarra
     result._vc = vc
     if op.is_view:
         result._is_view = True
+        base = inputs[0]
+        if base.grad_fn is not None:  # only a non-leaf can change in place while recorded
+            _keep_view(base, result)
     return result
 
 
@@ -1539,9 +1542,44 @@ def _inplace_recorded(t: Tensor, record: Callable[..., Tensor], other: Any) -> T
             f"{shape_str(result.shape)}"
         )
     np.copyto(t.data, result.data, casting="unsafe")
+    old_fn, old_nr = t.grad_fn, t._output_nr
     t.grad_fn, t._output_nr, t._requires_grad = result.grad_fn, 0, True
     t._vc[0] += 1
+    if t._retains_grad and old_fn is not None:
+        _move_retain_hook(old_fn, old_nr, t)
+    _rebase_views(t)
     return t
+
+
+def _move_retain_hook(old_fn: Node, output_nr: int, t: Tensor) -> None:
+    """``retain_grad`` follows the tensor to its new version, as torch (other hooks stay)."""
+    hooks = old_fn._pre_hooks or []
+    for item in [h for h in hooks if h[0] == output_nr and hasattr(h[1], "_retain")]:
+        hooks.remove(item)
+        t._node_hooks().append((0, item[1]))
+
+
+def _keep_view(base: Tensor, view: Tensor) -> None:
+    """The base keeps its views, weakly, so a recorded in-place change can rebase them; a
+    view keeps its base (a view of a temporary view still reaches the root)."""
+    views = base.__dict__.get("_views")
+    if views is None:
+        views = base.__dict__["_views"] = weakref.WeakSet()
+    views.add(view)
+    view.__dict__["_base"] = base
+
+
+def _rebase_views(base: Tensor) -> None:
+    """After a recorded in-place change of ``base``, its views read the new values, so their
+    gradient must flow through the change too: each view's node is remade on the base's new
+    node (torch regenerates them as AsStridedBackward0), views of views in turn."""
+    for view in list(base.__dict__.get("_views", ())):
+        if view.grad_fn is None or not view.grad_fn.is_view:
+            continue
+        node = copy.copy(view.grad_fn)
+        node._edges = ((base.grad_fn, base._output_nr), *node._edges[1:])
+        view.grad_fn = node
+        _rebase_views(view)
 
 
 # ============================================================================ tensor namespace

@@ -269,3 +269,50 @@ def _augmented_and_recorded(lib):
 def test_augmented_assignment_and_recorded_inplace_ops_match_torch():
     torch = pytest.importorskip("torch")
     assert _augmented_and_recorded(tg) == _augmented_and_recorded(torch)
+
+
+def _views_after_inplace(lib):
+    """Gradients through views taken before a recorded in-place change of their base."""
+
+    def slice_then_mul(x):
+        y = x * 1
+        v = y[1:]
+        y.mul_(2)
+        return v.sum()
+
+    def view_of_view(x):
+        y = x * 1
+        v = y[0:3][1:]
+        y.mul_(3)
+        return v.sum()
+
+    def unsqueeze_then_add(x):
+        y = x * 1
+        v = y.unsqueeze(0)
+        y.add_(x)
+        return v.sum()
+
+    def used_before_and_after(x):
+        y = x * 1
+        v = y[1:]
+        before = v * 1  # recorded before the change: its gradient ignores it
+        y.mul_(2)
+        return before.sum() + v.sum()
+
+    found = {}
+    for build in (slice_then_mul, view_of_view, unsqueeze_then_add, used_before_and_after):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        build(x).backward()
+        found[build.__name__] = x.grad.tolist()
+    x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    y.retain_grad()
+    y.mul_(2)  # retain_grad follows y to its new version
+    (y * lib.tensor([4.0, 5.0, 6.0])).sum().backward()
+    found["retain_grad"] = y.grad.tolist()
+    return found
+
+
+def test_views_follow_their_base_through_inplace_changes_as_torch():
+    torch = pytest.importorskip("torch")
+    assert _views_after_inplace(tg) == _views_after_inplace(torch)
