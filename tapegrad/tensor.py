@@ -957,11 +957,15 @@ class Tensor:
 
     def zero_(self) -> Tensor:
         """Fill with zeros in place."""
-        return _inplace(self, _fill_kernel, _fill_recorded, 0)
+        return _inplace(self, _fill_kernel, _zero_recorded, 0)
 
     def fill_(self, value: Any) -> Tensor:
-        """Fill with ``value`` in place."""
-        value = value.item() if isinstance(value, Tensor) else value
+        """Fill with ``value`` (a number or a 0-d tensor, whose gradient is kept) in place."""
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError(
+                "fill_ only supports 0-dimension value tensor but got tensor with "
+                f"{value.ndim} dimensions."
+            )
         return _inplace(self, _fill_kernel, _fill_recorded, value)
 
     def copy_(self, src: Any) -> Tensor:
@@ -1512,7 +1516,13 @@ def _fill_kernel(a: np.ndarray, value: Any, out: np.ndarray) -> None:
 
 
 def _fill_recorded(t: Tensor, value: Any) -> Tensor:
-    return t * 0 + value
+    if isinstance(value, Tensor):
+        return _run_op(E.FillTensor(), (t, value), (t.data, value.data))
+    return _run_op(E.Fill(), (t,), (t.data,), value=value)
+
+
+def _zero_recorded(t: Tensor, value: Any) -> Tensor:
+    return _run_op(E.Zero(), (t,), (t.data,), value=0)
 
 
 def _copy_kernel(a: np.ndarray, src: Any, out: np.ndarray) -> None:

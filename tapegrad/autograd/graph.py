@@ -46,7 +46,17 @@ DESCRIPTIONS: dict[str, str] = {
     "AbsBackward0": "Multiplies the gradient by sign(x) (0 where x is 0).",
     "TanhBackward0": "Multiplies the gradient by 1 - tanh(x)², using the saved result.",
     "SigmoidBackward0": "Multiplies the gradient by s · (1 - s), s being the saved result.",
-    "ReluBackward0": "Lets the gradient through where the result was positive, 0 elsewhere.",
+    "ReluBackward0": "Lets the gradient through where the result was nonzero (positive or "
+    "NaN), 0 elsewhere.",
+    "SignBackward0": "Gives 0: sign is piecewise constant.",
+    "ReciprocalBackward0": "Multiplies the gradient by -r², r being the saved result 1/x.",
+    "FillBackward2": "Gives the overwritten values 0: the result no longer depends on them.",
+    "FillBackward3": "Gives the overwritten values 0 and the fill value the sum of the gradient.",
+    "ZeroBackward0": "Gives the zeroed values 0: the result no longer depends on them.",
+    "MseLossBackward0": "Gives the input 2 · (input - target) · g (divided by the element "
+    "count for the mean) and the target the negation.",
+    "NllLossBackward0": "Places -g (divided by the counted rows for the mean) at each row's "
+    "target class, 0 elsewhere.",
     "ClampBackward1": "Lets the gradient through where x was within [min, max], 0 where it "
     "was clamped.",
     "MaximumBackward0": "Sends the gradient to whichever input was larger (split evenly on ties).",

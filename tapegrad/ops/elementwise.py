@@ -178,6 +178,40 @@ class Sqrt(Op):
         return (g / (2 * out),)
 
 
+class Fill(Op):
+    """``fill_(number)`` as recorded on a tensor that requires grad: the result no longer
+    depends on the old values (their gradient is 0)."""
+
+    __slots__ = ()
+    node_name = "FillBackward2"
+
+    def forward(self, a: np.ndarray, value: Any) -> np.ndarray:
+        return np.full_like(a, value)
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (xp.zeros_like(g),)
+
+
+class Zero(Fill):
+    """``zero_()``, recorded."""
+
+    __slots__ = ()
+    node_name = "ZeroBackward0"
+
+
+class FillTensor(Op):
+    """``fill_(value)`` with a 0-d tensor value: every element's gradient flows to it."""
+
+    __slots__ = ()
+    node_name = "FillBackward3"
+
+    def forward(self, a: np.ndarray, value: np.ndarray) -> np.ndarray:
+        return np.full_like(a, value)
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (xp.zeros_like(g), xp.sum(g, tuple(range(g.ndim)), keepdims=False))
+
+
 class Sign(Op):
     """Piecewise constant: its gradient is 0 everywhere, as PyTorch's."""
 

@@ -316,3 +316,36 @@ def _views_after_inplace(lib):
 def test_views_follow_their_base_through_inplace_changes_as_torch():
     torch = pytest.importorskip("torch")
     assert _views_after_inplace(tg) == _views_after_inplace(torch)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_fill_and_zero_record_torch_nodes_and_values():
+    torch = pytest.importorskip("torch")
+
+    def outcomes(lib):
+        def names(t):
+            below = [n and n.name().split("::")[-1] for n, _ in t.grad_fn.next_functions]
+            return t.grad_fn.name(), below
+
+        found = {}
+        x = lib.tensor([1.0, float("inf"), float("nan")], requires_grad=True)
+        for label, change in (("fill", lambda y: y.fill_(2.0)), ("zero", lambda y: y.zero_())):
+            y = x * 1
+            change(y)  # the old inf and nan must not leak into the result
+            found[label] = (y.tolist(), names(y))
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        w = lib.tensor(5.0, requires_grad=True)
+        y = x * 1
+        y.fill_(w)
+        (y * lib.tensor([1.0, 2.0, 3.0])).sum().backward()
+        found["fill with a tensor"] = (y.tolist(), names(y), x.grad.tolist(), w.grad.item())
+        plain = lib.zeros(3)
+        plain.fill_(w)
+        found["plain tensor"] = (plain.requires_grad, names(plain))
+        try:
+            (x * 1).fill_(lib.ones(2))
+        except RuntimeError as exc:
+            found["1-d value"] = str(exc)
+        return found
+
+    assert outcomes(tg) == outcomes(torch)
