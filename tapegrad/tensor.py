@@ -21,7 +21,7 @@ from tapegrad._array import broadcast_error, normalize_dim, normalize_dims, shap
 from tapegrad._printing import format_tensor
 from tapegrad.autograd import anomaly, grad_mode
 from tapegrad.autograd.engine import run_backward
-from tapegrad.autograd.function import AccumulateGrad, Node, _RemovableHandle
+from tapegrad.autograd.function import AccumulateGrad, Node, _RemovableHandle, op_name
 from tapegrad.ops import elementwise as E
 from tapegrad.ops import linalg as L
 from tapegrad.ops import reduce as R
@@ -38,6 +38,13 @@ SETTER_FLOAT_OR_COMPLEX_ONLY = (
     "only Tensors of floating point and complex dtype can require gradients"
 )
 FLOAT_ONLY = "only Tensors of floating point dtype can require gradients"
+NO_GRAD_VIEW_INPLACE = (
+    "and is being modified inplace with grad mode enabled. "
+    "Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify "
+    "your code by moving both the view and the inplace either both inside the no_grad block "
+    "(if you don't want the inplace to be tracked) or both outside (if you want the inplace "
+    "to be tracked)."
+)
 NON_LEAF_REQUIRES_GRAD = "you can only change requires_grad flags of leaf variables."
 NON_LEAF_NO_GRAD = (
     "you can only change requires_grad flags of leaf variables. If you want to use a computed "
@@ -81,6 +88,9 @@ class Tensor:
     _hooks: list[Any] | None = None
     _retains_grad = False
     _is_view = False
+    # a view of a tensor that requires grad, made under no_grad (True; or the name of the op
+    # that made a view of such a view): torch forbids changing it in place with grad mode on
+    _no_grad_view_of_grad: bool | str = False
     __array_priority__ = 1000
     __array_ufunc__ = None  # numpy defers to our reflected operators (ndarray * Tensor)
 
@@ -1106,8 +1116,13 @@ def _finish(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: Any) -> T
             if isinstance(t, Tensor) and t._requires_grad:
                 return _record(op, inputs, arrays, out)
     if op.is_view:
-        result = _wrap(out, None, 0, inputs[0]._vc)
+        base = inputs[0]
+        result = _wrap(out, None, 0, base._vc)
         result._is_view = True
+        if base._requires_grad:  # so this ran under no_grad
+            result._no_grad_view_of_grad = True
+        elif base._no_grad_view_of_grad:  # a view of such a view: torch names this op
+            result._no_grad_view_of_grad = op_name(op)
         return result
     return _wrap(out)
 
@@ -1426,6 +1441,12 @@ def _inplace(
     t: Tensor, ufunc: Callable[..., Any], record: Callable[..., Tensor], other: Any
 ) -> Tensor:
     """Apply an in-place op; rebase the graph when the result must be recorded."""
+    if t._no_grad_view_of_grad and _grad_state.enabled:
+        inherited = t._no_grad_view_of_grad
+        prefix = "" if inherited is True else f"Output 0 of {inherited} is a view of a view which"
+        raise RuntimeError(
+            f"{prefix or 'A view'} was created in no_grad mode {NO_GRAD_VIEW_INPLACE}"
+        )
     if _grad_state.enabled and (
         t._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
     ):

@@ -203,7 +203,7 @@ def check_version(
     where = (
         ""
         if producer is None or isinstance(producer, AccumulateGrad)
-        else f", which is output {output_nr} of {_op_name(producer)},"
+        else f", which is output {output_nr} of {op_name(producer)},"
     )
     hint = INPLACE_HINT_ANOMALY if anomaly.is_anomaly_enabled() else INPLACE_HINT
     raise RuntimeError(
@@ -213,7 +213,7 @@ def check_version(
     )
 
 
-def _op_name(node: Node) -> str:
+def op_name(node: Node) -> str:
     """How torch's in-place error names a node: without "Backward", nor an overload 0
     (``MulBackward0`` -> ``Mul``, ``SumBackward1`` -> ``Sum1``, ``FBackward`` -> ``F``)."""
     name = node.name()

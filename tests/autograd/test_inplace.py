@@ -349,3 +349,25 @@ def test_fill_and_zero_record_torch_nodes_and_values():
         return found
 
     assert outcomes(tg) == outcomes(torch)
+
+
+def test_inplace_on_a_view_made_under_no_grad_is_refused_as_torch():
+    torch = pytest.importorskip("torch")
+
+    def outcomes(lib):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        with lib.no_grad():
+            view = x[:2]
+        found = []
+        for target in (view, view[0:1], view.view(2)):
+            try:
+                target.mul_(2)
+                found.append("ok")
+            except RuntimeError as exc:
+                found.append(str(exc))
+        with lib.no_grad():
+            view.add_(1)  # both inside no_grad: allowed, and the base changes
+        found.append(x.tolist())
+        return found
+
+    assert outcomes(tg) == outcomes(torch)
