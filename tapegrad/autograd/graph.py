@@ -88,6 +88,7 @@ DESCRIPTIONS: dict[str, str] = {
     "UnsafeViewBackward0": "Reshapes the gradient back to the input's shape (for a batched "
     "matmul: the batched product gradients, summed over broadcast batches).",
     "ViewBackward0": "Reshapes the gradient back to the input's shape.",
+    "AliasBackward0": "Passes the gradient through unchanged (the same data, a new tensor).",
     "PermuteBackward0": "Permutes the gradient's dimensions back (the inverse permutation).",
     "TransposeBackward0": "Swaps the two dimensions of the gradient back.",
     "TBackward0": "Transposes the gradient back.",

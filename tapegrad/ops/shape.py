@@ -31,6 +31,12 @@ class View(Op):
         return (xp.reshape(g, self.in_shape),)
 
 
+class Alias(View):
+    """``x[...]``, ``x[:, :]``: a new tensor on the same data (torch's ``at::alias``)."""
+
+    node_name = "AliasBackward0"
+
+
 class Permute(Op):
     node_name = "PermuteBackward0"
     is_view = True
