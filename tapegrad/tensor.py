@@ -58,7 +58,7 @@ NON_LEAF_GRAD_WARNING = (
     "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
     "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
     "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
-    "instead."
+    "instead. See github.com/pytorch/pytorch/pull/30531 for more information."
 )
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 DEEPCOPY_NON_LEAF = (
@@ -144,6 +144,8 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if not isinstance(value, builtins.bool):
+            raise RuntimeError("requires_grad must be a bool")
         self._set_requires_grad(value, SETTER_FLOAT_OR_COMPLEX_ONLY)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:

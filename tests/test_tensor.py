@@ -411,3 +411,17 @@ def _factory_errors(lib):
 def test_factory_errors_as_torch():
     torch = pytest.importorskip("torch")
     assert _factory_errors(tg) == _factory_errors(torch)
+
+
+def test_requires_grad_setter_wants_a_bool_and_non_leaf_grad_warns_as_torch():
+    torch = pytest.importorskip("torch")
+    for lib in (tg, torch):
+        with pytest.raises(RuntimeError, match="^requires_grad must be a bool$"):
+            lib.ones(2).requires_grad = 1
+    messages = []
+    for lib in (tg, torch):
+        y = lib.ones(2, requires_grad=True) * 2
+        with pytest.warns(UserWarning) as record:
+            assert y.grad is None
+        messages.append(str(record[0].message).split(" (Triggered internally")[0])
+    assert messages[0] == messages[1]
