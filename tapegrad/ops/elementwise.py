@@ -103,7 +103,8 @@ class Pow(Op):
 
 
 class PowTensor(Op):
-    """``tensor ** tensor``; the exponent's gradient is 0 where the base is 0."""
+    """``tensor ** tensor``, with torch's subgradients: the base's gradient is 0 where the
+    exponent is 0, the exponent's is 0 where the base is 0 and the exponent >= 0."""
 
     __slots__ = ()
     node_name = "PowBackward1"
@@ -115,11 +116,11 @@ class PowTensor(Op):
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, ...]:
         (na, _), (nb, _) = self._edges
-        ga = g * (b * a ** (b - 1)) if na is not None else None
-        gb = None
-        if nb is not None:
-            safe_log = xp.log(xp.where(a == 0, 1, a))
-            gb = xp.where((a == 0) & (b >= 0), 0, g * out * safe_log)
+        ga = gb = None
+        if na is not None:
+            ga = xp.where(b == 0, 0, g * (b * a ** (b - 1)))
+        if nb is not None:  # 0 ** negative: out * log(0) = inf * -inf = -inf, as torch
+            gb = g * xp.where((a == 0) & (b >= 0), 0, out * xp.log(a))
         return ga, gb
 
 
@@ -134,9 +135,10 @@ class Rpow(Op):
         return np.power(base, a)
 
     def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
-        if self.base == 0:
-            return (g * 0,)
-        return (g * out * float(np.log(self.base)),)
+        log_base = float(np.log(self.base)) if self.base else -np.inf
+        if self.base == 0:  # torch: 0 where x >= 0 (out is 0 or 1), else out * log(0) = -inf
+            return (g * xp.where(out <= 1, 0, out * log_base),)
+        return (g * (out * log_base),)
 
 
 # ----------------------------------------------------------------------------- unary math

@@ -357,3 +357,18 @@ def _grad_call_errors(lib):
 def test_autograd_grad_errors_as_torch():
     torch = pytest.importorskip("torch")
     assert _grad_call_errors(tg) == _grad_call_errors(torch)
+
+
+@pytest.mark.filterwarnings("ignore")  # numpy warns computing 0 ** -1 and log(0)
+def test_pow_subgradients_at_zero_as_torch():
+    torch = pytest.importorskip("torch")
+
+    def grads(lib):
+        a = lib.tensor([0.0, 0.0, 2.0, 0.0, 0.0, -2.0], requires_grad=True)
+        e = lib.tensor([0.0, 2.0, 0.0, -1.0, 1.0, 0.5], requires_grad=True)
+        (a**e).sum().backward()
+        x = lib.tensor([0.0, -1.0, 2.0, float("nan")], requires_grad=True)
+        (0.0**x).sum().backward()
+        return [[str(v) for v in t.grad.tolist()] for t in (a, e, x)]
+
+    assert grads(tg) == grads(torch)
