@@ -312,8 +312,14 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
 
 
 def _join_inputs(tensors: Sequence[Tensor], name: str) -> list[Tensor]:
-    if isinstance(tensors, Tensor) or not len(tensors):
-        raise ValueError(f"{name}(): expected a non-empty list of Tensors")
+    if isinstance(tensors, Tensor):
+        raise TypeError(
+            f"{name}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor"
+        )
+    if not len(tensors):
+        if name == "stack":  # torch words the two differently
+            raise RuntimeError("stack expects a non-empty TensorList")
+        raise ValueError(f"tapegrad.{name}(): expected a non-empty list of Tensors")
     return [_as_tensor(x) for x in tensors]
 
 

@@ -279,14 +279,20 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+            amount = "more than one value" if self.data.size else "no values"
+            raise RuntimeError(f"Boolean value of Tensor with {amount} is ambiguous")
         return bool(self.data.item())
 
     def __float__(self) -> float:
-        return builtins.float(self.item())
+        return builtins.float(self._python_scalar())
 
     def __int__(self) -> int:
-        return builtins.int(self.item())
+        return builtins.int(self._python_scalar())
+
+    def _python_scalar(self) -> Any:
+        if self.data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return self.data.item()
 
     def __index__(self) -> int:
         if self.data.dtype.kind not in "iu" or self.data.size != 1:
@@ -558,7 +564,7 @@ class Tensor:
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """Limit values to [min, max]; the gradient passes on the closed interval."""
         if min is None and max is None:
-            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+            raise RuntimeError("tapegrad.clamp: At least one of 'min' or 'max' must not be None")
         lo = None if min is None else _scalar(min, "min")
         hi = None if max is None else _scalar(max, "max")
         me = _promote_scalar(self, lo if lo is not None else hi)

@@ -425,3 +425,29 @@ def test_requires_grad_setter_wants_a_bool_and_non_leaf_grad_warns_as_torch():
             assert y.grad is None
         messages.append(str(record[0].message).split(" (Triggered internally")[0])
     assert messages[0] == messages[1]
+
+
+def _conversion_and_join_errors(lib):
+    calls = {
+        "float of 2": lambda: float(lib.ones(2)),
+        "int of 0": lambda: int(lib.ones(0)),
+        "bool of empty": lambda: bool(lib.tensor([])),
+        "bool of 2": lambda: bool(lib.ones(2)),
+        "clamp without bounds": lambda: lib.ones(2).clamp(),
+        "cat of nothing": lambda: lib.cat([]),
+        "stack of nothing": lambda: lib.stack([]),
+        "cat of a tensor": lambda: lib.cat(lib.ones(2)),
+    }
+    found = {}
+    for name, call in calls.items():
+        try:
+            call()
+            found[name] = "ok"
+        except (RuntimeError, ValueError, TypeError) as exc:
+            found[name] = f"{type(exc).__name__}: {exc}".replace("torch.", "tapegrad.")
+    return found
+
+
+def test_conversion_and_join_errors_as_torch():
+    torch = pytest.importorskip("torch")
+    assert _conversion_and_join_errors(tg) == _conversion_and_join_errors(torch)

@@ -98,7 +98,7 @@ class Pow(Op):
     def backward(self, xp: Any, g: Any, a: Any) -> tuple[Any, ...]:
         p = self.exponent
         if p == 0:
-            return (g * 0,)
+            return (xp.zeros_like(g),)  # as torch (g * 0 would be NaN for an infinite g)
         return (g * (p * a if p == 2 else p * a ** (p - 1)),)
 
 
