@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -173,10 +174,18 @@ def arange(
         start, end = 0, start
     if step == 0:
         raise RuntimeError("step must be nonzero")
+    for bound in (start, end):
+        if not math.isfinite(bound):
+            raise RuntimeError(f"unsupported range: {_number(start)} -> {_number(end)}")
     if dtype is None:
         ints = all(isinstance(v, int) for v in (start, end, step))
         dtype = _dtypes.int64 if ints else _dtypes.DEFAULT_FLOAT
     return _leaf(np.arange(start, end, step, dtype=_dtypes.to_numpy_dtype(dtype)), requires_grad)
+
+
+def _number(value: float) -> str:
+    """A bound as torch prints it in arange's errors: 0, inf, 1.5."""
+    return str(int(value)) if isinstance(value, int) or float(value).is_integer() else str(value)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -332,6 +341,9 @@ def _promoted_arrays(parts: Sequence[Tensor]) -> list[np.ndarray]:
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Concatenate along an existing dimension."""
     parts = _join_inputs(tensors, "cat")
+    for i, p in enumerate(parts):
+        if not p.ndim:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     axis = normalize_dim(dim, parts[0].ndim)
     for i, p in enumerate(parts):
         if p.ndim != parts[0].ndim or any(

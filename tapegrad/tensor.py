@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import copy
 import numbers
+import operator
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -122,7 +123,11 @@ class Tensor:
 
     def size(self, dim: int | None = None) -> Any:
         """The shape, or the size of one dimension."""
-        return self.data.shape if dim is None else self.data.shape[normalize_dim(dim, self.ndim)]
+        if dim is None:
+            return self.data.shape
+        if not self.ndim:
+            raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+        return self.data.shape[normalize_dim(dim, self.ndim)]
 
     def dim(self) -> int:
         """Number of dimensions."""
@@ -795,6 +800,8 @@ class Tensor:
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         """Swap two dimensions."""
         d0, d1 = normalize_dim(dim0, self.ndim), normalize_dim(dim1, self.ndim)
+        if not self.ndim:  # dims 0 and -1 are valid on a 0-d tensor: nothing to swap
+            return _run_op(S.Transpose(), (self,), (self.data,), axes=())
         axes = list(range(self.ndim))
         axes[d0], axes[d1] = axes[d1], axes[d0]
         return _run_op(S.Transpose(), (self,), (self.data,), axes=tuple(axes))
@@ -873,13 +880,20 @@ class Tensor:
         lead = len(target) - self.ndim
         if lead < 0:
             raise RuntimeError(
-                f"expand({_torch_dtype_name(self.data.dtype)}{{{shape_str(self.shape)}}}, "
+                f"expand(tapegrad.{_scalar_type_name(self.data.dtype)}Tensor"
+                f"{{{shape_str(self.shape)}}}, "
                 f"size={shape_str(tuple(target))}): the number of sizes provided "
                 f"({len(target)}) must be greater or equal to the number of dimensions in the "
                 f"tensor ({self.ndim})"
             )
-        for i, s in enumerate(self.shape):
-            want = target[lead + i]
+        for i, want in enumerate(target[:lead]):
+            if want < 0:
+                raise RuntimeError(
+                    f"The expanded size of the tensor ({want}) isn't allowed in a leading, "
+                    f"non-existing dimension {i}"
+                )
+        for i in reversed(range(self.ndim)):  # torch checks from the last dimension
+            s, want = self.shape[i], target[lead + i]
             if want == -1:
                 target[lead + i] = s
             elif s != 1 and s != want:
@@ -1424,8 +1438,8 @@ def _shape_arg(args: Any) -> tuple[int, ...]:
     if len(args) == 1 and isinstance(args[0], list | tuple):
         args = args[0]
     try:
-        return tuple(builtins.int(s) for s in args)
-    except (TypeError, ValueError):
+        return tuple(operator.index(s) for s in args)  # ints only, as torch: 2.0 is refused
+    except TypeError:
         raise TypeError(f"a shape must be a sequence of ints, got {args!r}") from None
 
 

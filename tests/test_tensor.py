@@ -431,3 +431,45 @@ def test_conversion_and_join_errors_as_torch(call_outcomes):
     torch = pytest.importorskip("torch")
     ours = call_outcomes(_conversion_and_join_calls(tg))
     assert ours == call_outcomes(_conversion_and_join_calls(torch))
+
+
+def _zero_dim_and_range_calls(lib):
+    import tapegrad.nn  # noqa: F401 - lib.nn for tapegrad
+
+    scalar = lib.tensor(1.0)
+    return {
+        "0-d transpose": lambda: scalar.transpose(0, -1).tolist(),
+        "0-d size(0)": lambda: scalar.size(0),
+        "cat of 0-d": lambda: lib.cat([lib.tensor(1.0), lib.tensor(2.0)]),
+        "expand with -1 in a new dim": lambda: lib.zeros(3, 1).expand(-1, -1, 4),
+        "expand mismatch": lambda: lib.zeros(2, 1, 3).expand(5, 4, 4),
+        "expand too few sizes": lambda: lib.zeros(2, 3).expand(4),
+        "normal_ std < 0": lambda: lib.nn.init.normal_(lib.ones(2), std=-1),
+        "uniform_ from > to": lambda: lib.nn.init.uniform_(lib.ones(2), 2, 1),
+        "arange to inf": lambda: lib.arange(float("inf")),
+        "float size": lambda: lib.ones(2, 3).view(2.0, 3),
+    }
+
+
+def test_zero_dim_expand_init_and_range_errors_as_torch(call_outcomes):
+    torch = pytest.importorskip("torch")
+    ours = call_outcomes(_zero_dim_and_range_calls(tg))
+    theirs = call_outcomes(_zero_dim_and_range_calls(torch))
+    for name, outcome in theirs.items():  # torch's TypeError texts come from its C++ binder
+        if name == "float size":
+            assert ours[name].startswith("TypeError"), ours[name]
+        else:
+            assert ours[name] == outcome, name
+
+
+def test_integer_powers_with_negative_exponents_as_torch():
+    torch = pytest.importorskip("torch")
+    cases = (
+        lambda lib: lib.tensor([3, -7, 1, -1, -1, 2]) ** lib.tensor([3, -7, -5, -3, -2, -1]),
+        lambda lib: lib.pow(2, lib.tensor([3, -7, 0])),
+        lambda lib: lib.pow(-1, lib.tensor([-1, -2])),
+    )
+    for case in cases:
+        ours, theirs = case(tg), case(torch)
+        assert ours.tolist() == theirs.tolist()
+        assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]

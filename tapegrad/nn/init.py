@@ -54,6 +54,10 @@ def uniform_(
     tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: np.random.Generator | None = None
 ) -> Tensor:
     """Fill with samples from U(a, b)."""
+    if a > b:
+        raise RuntimeError(
+            f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}"
+        )
     gen = _generator(tensor, generator)
     return _fill(tensor, gen.uniform(a, b, tensor.shape))
 
@@ -65,6 +69,8 @@ def normal_(
     generator: np.random.Generator | None = None,
 ) -> Tensor:
     """Fill with samples from N(mean, std**2)."""
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     gen = _generator(tensor, generator)
     return _fill(tensor, gen.normal(mean, std, tensor.shape))
 

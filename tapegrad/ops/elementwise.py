@@ -102,6 +102,19 @@ class Pow(Op):
         return (g * (p * a if p == 2 else p * a ** (p - 1)),)
 
 
+def _power(a: Any, b: Any) -> np.ndarray:
+    """``a ** b``; an integer to a negative integer power as torch computes it (numpy
+    refuses): 1 for a base of 1, -1 or 1 for a base of -1 (odd or even power), else 0."""
+    try:
+        return np.power(a, b)
+    except ValueError:
+        a, b = np.asarray(a), np.asarray(b)
+        out = np.power(a, np.where(b < 0, 0, b))
+        minus_one = np.where(b % 2 == 0, 1, -1)
+        special = np.where(a == 1, 1, np.where(a == -1, minus_one, 0))
+        return np.where(b < 0, special, out).astype(out.dtype)
+
+
 class PowTensor(Op):
     """``tensor ** tensor``, with torch's subgradients: the base's gradient is 0 where the
     exponent is 0, the exponent's is 0 where the base is 0 and the exponent >= 0."""
@@ -112,7 +125,7 @@ class PowTensor(Op):
     saved_only_for = {OUT: 1}
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a**b
+        return _power(a, b)
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, ...]:
         (na, _), (nb, _) = self._edges
@@ -132,7 +145,7 @@ class Rpow(Op):
 
     def forward(self, a: np.ndarray, base: float) -> np.ndarray:
         self.base = base
-        return np.power(base, a)
+        return _power(base, a)
 
     def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
         log_base = float(np.log(self.base)) if self.base else -np.inf
