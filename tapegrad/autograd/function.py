@@ -275,12 +275,13 @@ class BackwardCFunction(Node, FunctionCtx):
         with grad_mode.set_grad_enabled(create_graph):
             result = self._function.backward(self, *grads)
         result = result if isinstance(result, tuple) else (result,)
-        n_in = len(self._edges)
-        if len(result) != n_in:
+        if len(result) != self._n_args:
             raise RuntimeError(
                 f"function {self.name()} returned an incorrect number of gradients "
-                f"(expected {n_in}, got {len(result)})"
+                f"(expected {self._n_args}, got {len(result)})"
             )
+        # one gradient per forward argument; the graph has edges for the Tensor ones only
+        result = tuple(result[i] for i in self._tensor_positions)
         if create_graph:
             return result
         return tuple(r.data if isinstance(r, Tensor) else r for r in result)
@@ -331,7 +332,10 @@ class Function:
         record = grad_mode.is_grad_enabled() and any(t.requires_grad for t in tensors)
         outputs = raw if isinstance(raw, tuple) else (raw,)
         skip = getattr(node, "_non_differentiable", set())
-        node._edges = tuple(_edge_of(a) if isinstance(a, Tensor) else (None, 0) for a in args)
+        # as torch: edges (next_functions) for the Tensor arguments only
+        node._n_args = len(args)
+        node._tensor_positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
+        node._edges = tuple(_edge_of(args[i]) for i in node._tensor_positions)
         node._n_out = len(outputs)
         node._out_meta = [(o.data.shape, o.data.dtype) for o in outputs]
         node._shape, node._dtype = node._out_meta[0]

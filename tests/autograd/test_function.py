@@ -111,3 +111,28 @@ def test_gradcheck_warns_on_float32():
     x = tg.randn(3, requires_grad=True)
     with pytest.warns(UserWarning, match="not a double precision"):
         gradcheck(lambda a: a * 2, (x,), atol=1e-2, rtol=1e-2, eps=1e-3)
+
+
+def test_non_tensor_arguments_get_no_edge_as_torch():
+    torch = pytest.importorskip("torch")
+
+    def run(lib):
+        class Scaled(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, power, y):
+                ctx.power = power
+                return x**power + y
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * ctx.power, None, g
+
+        x = lib.ones(2, requires_grad=True)
+        out = Scaled.apply(x, 2.0, lib.ones(2))
+        seen = []
+        out.grad_fn.register_hook(lambda gi, go: seen.append(len(gi)))
+        out.sum().backward()
+        below = [n and n.name().split("::")[-1] for n, _ in out.grad_fn.next_functions]
+        return below, seen, x.grad.tolist()
+
+    assert run(tg) == run(torch)
