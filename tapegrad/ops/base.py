@@ -130,6 +130,8 @@ class Op(Node):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._save_plan = tuple((pos, cls.saved_only_for.get(pos)) for pos in cls.saves)
+        # ``type(t.grad_fn).__name__`` is torch's node name too (MulBackward0, not Mul)
+        cls.__name__ = cls.__qualname__ = cls.node_name
 
     def forward(self, *args: Any) -> np.ndarray:
         """Compute the result from input arrays (and keyword metadata)."""

@@ -365,3 +365,18 @@ def test_pow_subgradients_at_zero_as_torch():
         return [[str(v) for v in t.grad.tolist()] for t in (a, e, x)]
 
     assert grads(tg) == grads(torch)
+
+
+def test_node_types_are_named_as_torch_names_them():
+    torch = pytest.importorskip("torch")
+
+    def type_names(lib):
+        x = lib.ones(2, 2, requires_grad=True)
+        out = (x * 2).exp().sum(0).mean()
+        names, node = [], out.grad_fn
+        while node is not None:
+            names.append(type(node).__name__)
+            node = node.next_functions[0][0]
+        return names
+
+    assert type_names(tg) == type_names(torch)
