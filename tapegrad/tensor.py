@@ -402,8 +402,15 @@ class Tensor:
         return self._hooks
 
     def _store_grad(self, grad: Any) -> None:
-        """Retained gradient of a non-leaf: accumulate like a leaf's."""
-        self._accumulate_grad(grad, isinstance(grad, Tensor))
+        """Retained gradient of a non-leaf: accumulated out of place, as torch (a ``.grad``
+        read after one backward keeps its values through the next)."""
+        current = self._grad
+        if isinstance(grad, Tensor):
+            self._grad = grad if current is None else current + grad
+        elif current is None:
+            self._grad = _wrap(np.array(grad, dtype=self.data.dtype))
+        else:
+            self._grad = _wrap(current.data + grad)
 
     def _accumulate_grad(self, grad: Any, create_graph: bool) -> None:
         """Add an incoming gradient into ``.grad`` (called by AccumulateGrad)."""
@@ -565,6 +572,10 @@ class Tensor:
         """``max(x, 0)``; relu'(0) = 0."""
         op = E.Relu()
         return _finish(op, (self,), (self.data,), op.forward(self.data))
+
+    def relu_(self) -> Tensor:
+        """``relu`` in place (recorded as ``ReluBackward0`` on a non-leaf, as torch)."""
+        return _inplace(self, _relu_kernel, _relu_recorded, None)
 
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """Limit values to [min, max]; the gradient passes on the closed interval."""
@@ -1552,6 +1563,14 @@ def _clip_kernel(a: np.ndarray, bounds: tuple[Any, Any], out: np.ndarray) -> Non
 
 def _clamp_recorded(t: Tensor, bounds: tuple[Any, Any]) -> Tensor:
     return t.clamp(*bounds)
+
+
+def _relu_kernel(a: np.ndarray, _: Any, out: np.ndarray) -> None:
+    np.maximum(a, 0, out)
+
+
+def _relu_recorded(t: Tensor, _: Any) -> Tensor:
+    return t.relu()
 
 
 def _fill_kernel(a: np.ndarray, value: Any, out: np.ndarray) -> None:

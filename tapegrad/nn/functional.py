@@ -28,9 +28,10 @@ _TORCH_DTYPE = {
 # ----------------------------------------------------------------------------- activations
 
 
-def relu(input: Tensor) -> Tensor:  # noqa: A002 - torch's name
-    """``max(x, 0)`` elementwise; relu'(0) = 0."""
-    return _tensor_arg(input, "input", "relu").relu()
+def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
+    """``max(x, 0)`` elementwise; relu'(0) = 0. ``inplace=True`` changes and returns ``input``."""
+    input = _tensor_arg(input, "input", "relu")  # noqa: A001
+    return input.relu_() if inplace else input.relu()
 
 
 def tanh(input: Tensor) -> Tensor:  # noqa: A002

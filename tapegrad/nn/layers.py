@@ -49,11 +49,20 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    """``max(x, 0)`` elementwise."""
+    """``max(x, 0)`` elementwise; ``inplace=True`` overwrites the input, as torch."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        """``inplace``: apply relu to the input tensor itself."""
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """Apply relu."""
-        return F.relu(input)
+        return F.relu(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        """``inplace=True`` when set (torch prints nothing otherwise)."""
+        return "inplace=True" if self.inplace else ""
 
 
 class Tanh(Module):

@@ -193,3 +193,29 @@ def test_sequential_slice_repr_matches_torch() -> None:
     for idx in (slice(1, None), slice(None, None, 2), slice(-1, None)):
         assert repr(ours[idx]) == repr(theirs[idx])
         assert list(ours[idx].state_dict()) == list(theirs[idx].state_dict())
+
+
+def test_relu_inplace_and_retained_grads_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+
+    def run(lib):
+        import tapegrad.nn  # noqa: F401 - lib.nn for tapegrad
+
+        found = [str(lib.nn.ReLU(inplace=True)), str(lib.nn.ReLU())]
+        x = lib.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+        y = x * 1
+        r = lib.nn.ReLU(inplace=True)(y)
+        below = [n.name() for n, _ in y.grad_fn.next_functions]
+        found.append((r is y, r.grad_fn.name(), below, y._version))
+        r.sum().backward()
+        found.append(x.grad.tolist())
+        x.grad = None
+        y = x * 1
+        y.retain_grad()
+        y.sum().backward(retain_graph=True)
+        first = y.grad
+        (y.sum() * 3).backward()  # a retained .grad is replaced, not added into
+        found.append((first.tolist(), y.grad.tolist(), first is y.grad))
+        return found
+
+    assert run(tg) == run(torch)
