@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import functools
 import numbers
 import operator
 import warnings
@@ -505,11 +506,15 @@ class Tensor:
 
     def add(self, other: Any, alpha: float = 1) -> Tensor:
         """``self + alpha * other``."""
-        return _binary(E.Add, self, other if alpha == 1 else other * alpha)
+        if alpha == 1:
+            return _binary(E.Add, self, other)
+        return _binary(functools.partial(E.AddScaled, _alpha(alpha, self, other)), self, other)
 
     def sub(self, other: Any, alpha: float = 1) -> Tensor:
         """``self - alpha * other``."""
-        return _binary(E.Sub, self, other if alpha == 1 else other * alpha)
+        if alpha == 1:
+            return _binary(E.Sub, self, other)
+        return _binary(functools.partial(E.SubScaled, _alpha(alpha, self, other)), self, other)
 
     def mul(self, other: Any) -> Tensor:
         """Elementwise product."""
@@ -978,13 +983,15 @@ class Tensor:
 
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
         """In-place ``self += alpha * other``."""
-        other = other if alpha == 1 else _scaled(other, alpha)
-        return _inplace(self, np.add, Tensor.add, other)
+        if alpha == 1 or _recorded_inplace(self, other):
+            return _inplace(self, np.add, functools.partial(Tensor.add, alpha=alpha), other)
+        return _inplace(self, np.add, Tensor.add, _scaled(other, alpha))
 
     def sub_(self, other: Any, alpha: float = 1) -> Tensor:
         """In-place ``self -= alpha * other`` (the blog's weight update)."""
-        other = other if alpha == 1 else _scaled(other, alpha)
-        return _inplace(self, np.subtract, Tensor.sub, other)
+        if alpha == 1 or _recorded_inplace(self, other):
+            return _inplace(self, np.subtract, functools.partial(Tensor.sub, alpha=alpha), other)
+        return _inplace(self, np.subtract, Tensor.sub, _scaled(other, alpha))
 
     def mul_(self, other: Any) -> Tensor:
         """In-place ``self *= other``."""
@@ -1455,6 +1462,29 @@ def _shape_arg(args: Any) -> tuple[int, ...]:
 
 
 # ============================================================================ in place
+
+
+def _recorded_inplace(t: Tensor, other: Any) -> bool:
+    """Whether an in-place op on ``t`` with ``other`` will be recorded (see ``_inplace``)."""
+    return _grad_state.enabled and (
+        t._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
+    )
+
+
+def _alpha(alpha: Any, a: Tensor, other: Any) -> Any:
+    """``alpha`` checked as torch checks it: no float scale for integer inputs."""
+    other_kind = (
+        other.data.dtype.kind
+        if isinstance(other, Tensor)
+        else "f"
+        if isinstance(other, float)
+        else "i"
+    )
+    if isinstance(alpha, float) and a.data.dtype.kind in "iub" and other_kind in "iub":
+        raise RuntimeError(
+            "For integral input tensors, argument alpha must not be a floating point number."
+        )
+    return alpha
 
 
 def _scaled(other: Any, alpha: Any) -> Any:

@@ -34,6 +34,36 @@ class Sub(Op):
         return g, (-g if self._edges[1][0] is not None else None)
 
 
+class AddScaled(Add):
+    """``a + alpha * b`` (``add(..., alpha=)``): one AddBackward0 node, as torch."""
+
+    __slots__ = ("alpha",)
+
+    def __init__(self, alpha: Any) -> None:
+        self.alpha = alpha
+
+    def forward(self, a: Any, b: Any) -> np.ndarray:
+        return a + self.alpha * b
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return g, (g * self.alpha if self._edges[1][0] is not None else None)
+
+
+class SubScaled(Sub):
+    """``a - alpha * b`` (``sub(..., alpha=)``): one SubBackward0 node, as torch."""
+
+    __slots__ = ("alpha",)
+
+    def __init__(self, alpha: Any) -> None:
+        self.alpha = alpha
+
+    def forward(self, a: Any, b: Any) -> np.ndarray:
+        return a - self.alpha * b
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return g, (g * -self.alpha if self._edges[1][0] is not None else None)
+
+
 class Rsub(Op):
     """``scalar - tensor``."""
 

@@ -380,3 +380,25 @@ def test_node_types_are_named_as_torch_names_them():
         return names
 
     assert type_names(tg) == type_names(torch)
+
+
+def test_add_and_sub_with_alpha_record_one_node_as_torch(call_outcomes):
+    torch = pytest.importorskip("torch")
+
+    def graphs(lib):
+        x = lib.ones(2, requires_grad=True)
+        y = lib.ones(2, requires_grad=True)
+        found = []
+        for out in (lib.add(x, y, alpha=2), lib.sub(x, y, alpha=2), lib.add(x, 3, alpha=2)):
+            below = [n and n.name().split("::")[-1] for n, _ in out.grad_fn.next_functions]
+            found.append((out.grad_fn.name(), below, out.tolist()))
+        z = x * 1
+        z.add_(y, alpha=2)
+        found.append((z.grad_fn.name(), z.tolist()))
+        lib.sub(x, y, alpha=2).sum().backward()
+        found.append((x.grad.tolist(), y.grad.tolist()))
+        ints = lib.tensor([1, 2])
+        found.append(call_outcomes({"float alpha on ints": lambda: lib.add(ints, ints, alpha=0.5)}))
+        return found
+
+    assert graphs(tg) == graphs(torch)
