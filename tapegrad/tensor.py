@@ -983,13 +983,17 @@ class Tensor:
 
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
         """In-place ``self += alpha * other``."""
-        if alpha == 1 or _recorded_inplace(self, other):
+        if alpha == 1:
+            return _inplace(self, np.add, Tensor.add, other)
+        if _recorded_inplace(self, other):
             return _inplace(self, np.add, functools.partial(Tensor.add, alpha=alpha), other)
         return _inplace(self, np.add, Tensor.add, _scaled(other, alpha))
 
     def sub_(self, other: Any, alpha: float = 1) -> Tensor:
         """In-place ``self -= alpha * other`` (the blog's weight update)."""
-        if alpha == 1 or _recorded_inplace(self, other):
+        if alpha == 1:
+            return _inplace(self, np.subtract, Tensor.sub, other)
+        if _recorded_inplace(self, other):
             return _inplace(self, np.subtract, functools.partial(Tensor.sub, alpha=alpha), other)
         return _inplace(self, np.subtract, Tensor.sub, _scaled(other, alpha))
 
