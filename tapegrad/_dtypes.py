@@ -68,7 +68,7 @@ def to_numpy_dtype(d: dtype | str | type | np.dtype) -> np.dtype:
     if isinstance(d, str) and d in _BY_NAME:
         return _BY_NAME[d].np
     if d is builtins.float:
-        return DEFAULT_FLOAT.np
+        return float64.np  # torch: the Python type float means float64
     if d is builtins.int:
         return int64.np
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -169,18 +170,36 @@ def arange(
     dtype: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
-    """Values from ``start`` to ``end`` (exclusive); int64 unless a bound is a float."""
+    """Values from ``start`` to ``end`` (exclusive); int64 unless a bound is a float.
+
+    As torch: float values are computed in float64 and then cast (``arange(0, 1, 0.1)`` ends
+    at float32(0.9)); an integer dtype truncates the bounds and the step first.
+    """
     if end is None:
         start, end = 0, start
+    start, end, step = (_bound(v) for v in (start, end, step))
+    if dtype is None:
+        ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        dtype = _dtypes.int64 if ints else _dtypes.DEFAULT_FLOAT
+    np_dtype = _dtypes.to_numpy_dtype(dtype)
+    if np_dtype.kind in "iub":
+        start, end, step = (math.trunc(v) for v in (start, end, step))
     if step == 0:
         raise RuntimeError("step must be nonzero")
     for bound in (start, end):
         if not math.isfinite(bound):
             raise RuntimeError(f"unsupported range: {_number(start)} -> {_number(end)}")
-    if dtype is None:
-        ints = all(isinstance(v, int) for v in (start, end, step))
-        dtype = _dtypes.int64 if ints else _dtypes.DEFAULT_FLOAT
-    return _leaf(np.arange(start, end, step, dtype=_dtypes.to_numpy_dtype(dtype)), requires_grad)
+    values = np.arange(start, end, step, dtype=np.float64 if np_dtype.kind == "f" else np_dtype)
+    return _leaf(values.astype(np_dtype, copy=False), requires_grad)
+
+
+def _bound(value: Any) -> Any:
+    """An arange bound as a Python number (a one-element tensor gives its value)."""
+    if isinstance(value, Tensor):
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _number(value: float) -> str:

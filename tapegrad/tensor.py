@@ -1104,11 +1104,38 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
         )
     if target is not None:
         return arr.astype(target)
+    if isinstance(data, list | tuple):  # (an empty list is float32, as torch)
+        return arr.astype(_sequence_dtype(data) or _dtypes.DEFAULT_FLOAT.np)
     if arr.dtype.kind == _FLOAT_KIND:
         return arr.astype(_dtypes.DEFAULT_FLOAT.np)
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     return arr
+
+
+def _sequence_dtype(data: Any) -> np.dtype | None:
+    """torch's dtype for nested lists: Python floats count as float32, ints as int64, numpy
+    scalars and tensors as their own dtype, all promoted together (``[np.float64(1.5)]`` is
+    float64, ``[tensor(1, dtype=int32)]`` int32)."""
+    found: set[np.dtype] = set()
+    _collect_scalar_types(data, found)
+    return _join_dtype(list(found)) if found else None
+
+
+def _collect_scalar_types(data: Any, found: set[np.dtype]) -> None:
+    for item in data:
+        if isinstance(item, list | tuple):
+            _collect_scalar_types(item, found)
+        elif isinstance(item, Tensor):
+            found.add(item.data.dtype)
+        elif isinstance(item, np.ndarray | np.generic):
+            found.add(item.dtype)
+        elif isinstance(item, builtins.bool):
+            found.add(np.dtype(np.bool_))
+        elif isinstance(item, numbers.Integral):
+            found.add(np.dtype(np.int64))
+        else:
+            found.add(_dtypes.DEFAULT_FLOAT.np)
 
 
 def _ragged_message(data: Any, dim: int = 0) -> str:

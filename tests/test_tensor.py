@@ -266,7 +266,33 @@ def test_pytorch_dtype_aliases():
     assert tg.float is tg.float32 and tg.double is tg.float64 and tg.half is tg.float16
     assert tg.long is tg.int64 and tg.int is tg.int32
     assert tg.ones(2, dtype=tg.long).dtype == tg.int64
-    assert tg.ones(2, dtype=float).dtype == tg.float32 and tg.ones(2, dtype=int).dtype == tg.int64
+    # the Python type float means float64 to torch (the default dtype is for float *values*)
+    assert tg.ones(2, dtype=float).dtype == tg.float64 and tg.ones(2, dtype=int).dtype == tg.int64
+
+
+def _inferred_dtypes(lib):
+    cases = {
+        "dtype=float": lambda: lib.tensor([1, 2], dtype=float),
+        "numpy float64 in a list": lambda: lib.tensor([np.float64(1.5)]),
+        "numpy int32 with an int": lambda: lib.tensor([np.int32(1), 2]),
+        "numpy int64 with a float": lambda: lib.tensor([np.int64(1), 2.5]),
+        "tensors in a list": lambda: lib.tensor(
+            [lib.tensor(1.0, dtype=lib.float64), lib.tensor(2.0)]
+        ),
+        "empty list": lambda: lib.tensor([[]]),
+        "arange to a tensor": lambda: lib.arange(lib.tensor(3)),
+        "arange to a numpy int": lambda: lib.arange(np.int64(3)),
+        "float arange": lambda: lib.arange(1, 2, 0.3),
+        "int arange of float bounds": lambda: lib.arange(0.5, 3.7, dtype=lib.int64),
+    }
+    return {
+        name: (str(make().dtype).split(".")[-1], make().tolist()) for name, make in cases.items()
+    }
+
+
+def test_dtype_inference_of_lists_and_aranges_as_torch():
+    torch = pytest.importorskip("torch")
+    assert _inferred_dtypes(tg) == _inferred_dtypes(torch)
 
 
 def test_numpy_scalars_keep_their_dtype_and_ragged_lists_are_explained():
