@@ -180,11 +180,24 @@ class Tensor:
     def grad(self, value: Tensor | None) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
-                raise TypeError(f"assigned grad expected to be a Tensor or None but got {value!r}")
+                raise TypeError(
+                    "assigned grad expected to be a Tensor or None but got grad of type "
+                    f"{type(value).__name__}"
+                )
             if value.shape != self.shape:
-                raise RuntimeError("assigned grad has data of a different size")
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor "
+                    f"of size '{list(self.shape)}'. Please ensure that the gradient and the "
+                    "tensor are the same size"
+                )
             if value.data.dtype != self.data.dtype:
-                raise RuntimeError("assigned grad has data of a different type")
+                # torch's words, without its hint about grad_dtype (tapegrad has none)
+                raise RuntimeError(
+                    "attempting to assign a gradient with dtype "
+                    f"'{_torch_dtype_name(value.data.dtype)}' to a tensor with grad_dtype "
+                    f"'{_scalar_type_name(self.data.dtype)}'. The gradient must match the "
+                    "tensor's grad_dtype (defaults to the tensor's dtype)."
+                )
         self._grad = value
 
     @property

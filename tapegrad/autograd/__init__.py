@@ -19,15 +19,25 @@ from tapegrad.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, s
 
 
 def _as_tuple(x: Any) -> tuple[Any, ...]:
+    """A Tensor, or a sequence of them, as a tuple (torch iterates anything else)."""
+    from tapegrad.tensor import Tensor
+
     if x is None:
         return ()
-    return tuple(x) if isinstance(x, list | tuple) else (x,)
+    if isinstance(x, Tensor):
+        return (x,)
+    if not isinstance(x, list | tuple):
+        raise TypeError(f"'{type(x).__name__}' object is not iterable")
+    return tuple(x)
 
 
 def _root_grads(outputs: tuple[Any, ...], grads: tuple[Any, ...], create_graph: bool) -> list[Any]:
     """Check outputs and their seed gradients; return the seeds as arrays (or Tensors)."""
-    from tapegrad.tensor import _wrap
+    from tapegrad.tensor import Tensor, _wrap
 
+    for g in grads:  # torch checks the kinds before the count
+        if g is not None and not isinstance(g, Tensor):
+            raise TypeError(f"gradients can be either Tensors or None, but got {type(g).__name__}")
     if grads and len(grads) != len(outputs):
         raise RuntimeError(
             f"grad_tensors should have the same length as tensors ({len(grads)} != {len(outputs)})"
@@ -43,8 +53,6 @@ def _root_grads(outputs: tuple[Any, ...], grads: tuple[Any, ...], create_graph: 
             if out.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             g = _wrap(np.ones(out.shape, out.data.dtype))
-        elif not hasattr(g, "data") or not isinstance(g.data, np.ndarray):
-            g = _wrap(np.asarray(g, dtype=out.data.dtype))
         if g.shape != out.shape:
             raise RuntimeError(
                 f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} and "

@@ -402,3 +402,27 @@ def test_add_and_sub_with_alpha_record_one_node_as_torch(call_outcomes):
         return found
 
     assert graphs(tg) == graphs(torch)
+
+
+def test_backward_arguments_and_grad_assignment_errors_as_torch(call_outcomes):
+    torch = pytest.importorskip("torch")
+
+    def calls(lib):
+        x = lib.ones(3, requires_grad=True)
+        return {
+            "list of floats as gradient": lambda: (x * 2).backward([1.0, 1.0, 1.0]),
+            "a float as gradient": lambda: (x * 2).sum().backward(2.0),
+            "a float as outputs": lambda: lib.autograd.grad(5.0, x),
+            "gradient of another shape": lambda: (x * 2).backward(lib.ones(2)),
+            ".grad of another size": lambda: setattr(x, "grad", lib.ones(2)),
+            ".grad of a list": lambda: setattr(x, "grad", [1.0, 2.0, 3.0]),
+        }
+
+    ours, theirs = call_outcomes(calls(tg)), call_outcomes(calls(torch))
+    theirs["gradient of another shape"] = (
+        theirs["gradient of another shape"].replace("tapegrad.Size(", "").replace("])", "]")
+    )  # tapegrad has no Size type: it prints the list
+    assert ours == theirs
+    x = tg.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="gradient with dtype 'double' to a tensor with grad"):
+        x.grad = tg.ones(3, dtype=tg.float64)
