@@ -455,9 +455,11 @@ class Tensor:
         return _binary(E.Add, self, other, reflected=not isinstance(other, _SCALARS))
 
     def __sub__(self, other: Any) -> Tensor:
+        _check_bool_sub(self, other)
         return _binary(E.Sub, self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
+        _check_bool_sub(self, other)
         if isinstance(other, _SCALARS):
             return _run_op(E.Rsub(), (self,), (_promote_scalar(self, other).data,), other=other)
         return _binary(E.Sub, self, other, reflected=True)
@@ -525,6 +527,7 @@ class Tensor:
 
     def sub(self, other: Any, alpha: float = 1) -> Tensor:
         """``self - alpha * other``."""
+        _check_bool_sub(self, other)
         if alpha == 1:
             return _binary(E.Sub, self, other)
         return _binary(functools.partial(E.SubScaled, _alpha(alpha, self, other)), self, other)
@@ -576,6 +579,8 @@ class Tensor:
 
     def abs(self) -> Tensor:
         """Elementwise absolute value; abs'(0) = 0."""
+        if self.data.dtype == np.bool_:
+            raise NotImplementedError("\"abs_cpu\" not implemented for 'Bool'")
         return _run_op(E.Abs(), (self,), (self.data,))
 
     def tanh(self) -> Tensor:
@@ -588,6 +593,8 @@ class Tensor:
 
     def relu(self) -> Tensor:
         """``max(x, 0)``; relu'(0) = 0."""
+        if self.data.dtype == np.bool_:
+            raise RuntimeError("Boolean inputs not supported for relu")
         op = E.Relu()
         return _finish(op, (self,), (self.data,), op.forward(self.data))
 
@@ -1513,6 +1520,24 @@ def _recorded_inplace(t: Tensor, other: Any) -> bool:
     return _grad_state.enabled and (
         t._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
     )
+
+
+def _check_bool_sub(a: Tensor, other: Any) -> None:
+    """torch refuses subtraction with a bool operand (and says what to use instead)."""
+    a_bool = a.data.dtype == np.bool_
+    b_bool = type(other) is builtins.bool or (
+        isinstance(other, Tensor) and other.data.dtype == np.bool_
+    )
+    if a_bool and b_bool:
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+            "or `logical_xor()` operator instead."
+        )
+    if a_bool or b_bool:
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
 
 
 def _alpha(alpha: Any, a: Tensor, other: Any) -> Any:

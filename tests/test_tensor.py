@@ -499,3 +499,21 @@ def test_integer_powers_with_negative_exponents_as_torch():
         ours, theirs = case(tg), case(torch)
         assert ours.tolist() == theirs.tolist()
         assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]
+
+
+def test_bool_operands_refused_as_torch(call_outcomes):
+    torch = pytest.importorskip("torch")
+
+    def calls(lib):
+        flags, ints = lib.tensor([True, False]), lib.tensor([3, -7])
+        return {
+            "int - bool": lambda: ints - flags,
+            "bool - bool": lambda: flags.sub(flags),
+            "1 - bool": lambda: 1 - flags,
+            "int - True": lambda: ints - True,
+            "relu of bool": lambda: lib.relu(flags),
+            "abs of bool": lambda: flags.abs(),
+            "2 - int": lambda: (2 - ints).tolist(),
+        }
+
+    assert call_outcomes(calls(tg)) == call_outcomes(calls(torch))
