@@ -34,6 +34,7 @@ _grad_state = grad_mode._state
 _anomaly_state = anomaly._state
 _NO_EDGE = (None, 0)
 _SCALARS = (int, float, bool)
+_COMPARABLE = (numbers.Number, np.ndarray, np.generic)  # what == compares with, besides Tensor
 # torch words its requires_grad errors by the call: factories, the setter, requires_grad_()
 FLOAT_OR_COMPLEX_ONLY = "Only Tensors of floating point and complex dtype can require gradients"
 SETTER_FLOAT_OR_COMPLEX_ONLY = (
@@ -969,9 +970,13 @@ class Tensor:
         return _compare(np.greater_equal, self, other)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        if not isinstance(other, Tensor | _COMPARABLE):
+            return NotImplemented  # as torch: t == None is False, t != 'a' is True
         return _compare(np.equal, self, other)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        if not isinstance(other, Tensor | _COMPARABLE):
+            return NotImplemented
         return _compare(np.not_equal, self, other)
 
     def __and__(self, other: Any) -> Tensor:

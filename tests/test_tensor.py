@@ -517,3 +517,13 @@ def test_bool_operands_refused_as_torch(call_outcomes):
         }
 
     assert call_outcomes(calls(tg)) == call_outcomes(calls(torch))
+
+
+def test_equality_with_non_numbers_is_plain_python_as_torch():
+    torch = pytest.importorskip("torch")
+
+    def outcomes(lib):
+        t = lib.ones(2)
+        return [t == None, t != None, t == "a", t == [1, 1], t != "a", (t == 1).tolist()]  # noqa: E711
+
+    assert outcomes(tg) == outcomes(torch)
