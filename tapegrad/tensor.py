@@ -970,12 +970,12 @@ class Tensor:
         return _compare(np.greater_equal, self, other)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        if not isinstance(other, Tensor | _COMPARABLE):
+        if not isinstance(other, (Tensor, *_COMPARABLE)):
             return NotImplemented  # as torch: t == None is False, t != 'a' is True
         return _compare(np.equal, self, other)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        if not isinstance(other, Tensor | _COMPARABLE):
+        if not isinstance(other, (Tensor, *_COMPARABLE)):
             return NotImplemented
         return _compare(np.not_equal, self, other)
 
