@@ -384,9 +384,11 @@ class Maximum(Op):
         return self._pick(a, b)
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
-        first = (a > b) if self._pick is np.maximum else (a < b)
-        tie = xp.where(a == b, g * 0.5, 0)
-        return xp.where(first, g, tie), xp.where(first | (a == b), tie, g)
+        # torch's masks: each input loses the gradient only where it strictly lost, so both
+        # keep it where a NaN makes the comparisons false
+        a_lost, b_lost = (a < b, a > b) if self._pick is np.maximum else (a > b, a < b)
+        shared = xp.where(a == b, g * 0.5, g)
+        return xp.where(a_lost, 0, shared), xp.where(b_lost, 0, shared)
 
 
 class Minimum(Maximum):

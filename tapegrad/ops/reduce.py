@@ -110,7 +110,8 @@ class Max(Op):
         return self._reduce(a)
 
     def backward(self, xp: Any, g: Any, a: Any, out: Any) -> tuple[Any, ...]:
-        mask = a == out
+        # a NaN result came from the NaN elements: they share the gradient, as torch
+        mask = (a == out) | ((a != a) & (out != out))
         return (xp.where(mask, g / mask.sum(), 0),)
 
 

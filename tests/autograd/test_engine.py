@@ -315,12 +315,23 @@ def test_everyday_expressions_record_torch_graphs():
 
 
 def _nan_subgradients(lib):
+    nan = float("nan")
     found = {}
     for name in ("relu", "abs", "clamp", "sign"):
-        x = lib.tensor([float("nan"), -1.0, 0.0, 2.0], requires_grad=True)
+        x = lib.tensor([nan, -1.0, 0.0, 2.0], requires_grad=True)
         out = x.clamp(min=0) if name == "clamp" else getattr(x, name)()
         out.sum().backward()
         found[name] = [str(v) for v in x.grad.tolist()]
+    for a, b in (([nan, 1.0, 2.0, 5.0], [1.0, nan, 2.0, 3.0]), ([nan, 1.0], [nan, 3.0])):
+        for pick in (lib.maximum, lib.minimum):
+            x, y = lib.tensor(a, requires_grad=True), lib.tensor(b, requires_grad=True)
+            pick(x, y).sum().backward()
+            found[pick.__name__, str(a)] = (x.grad.tolist(), y.grad.tolist())
+    for values in ([1.0, nan, 3.0], [nan, nan, 1.0]):
+        for reduce in ("max", "min"):
+            x = lib.tensor(values, requires_grad=True)
+            getattr(x, reduce)().backward()  # the NaN elements share the gradient
+            found[reduce, str(values)] = x.grad.tolist()
     return found
 
 
