@@ -66,16 +66,19 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
+    _check_size_given(size, "ones")
     return _leaf(np.ones(_new_size(size), _factory_dtype(dtype)), requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor whose values are whatever the memory held (fill it before reading it)."""
+    _check_size_given(size, "empty")
     return _leaf(np.empty(_new_size(size), _factory_dtype(dtype)), requires_grad)
 
 
 def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros."""
+    _check_size_given(size, "zeros")
     return _leaf(np.zeros(_new_size(size, "zeros"), _factory_dtype(dtype)), requires_grad)
 
 
@@ -139,6 +142,11 @@ def rand(
     return _leaf(gen.random(_new_size(size), dtype=np_dtype), requires_grad)
 
 
+def _check_size_given(size: tuple[Any, ...], name: str) -> None:
+    if not size:  # ``zeros(())`` is a 0-d tensor; ``zeros()`` is a mistake
+        raise TypeError(f'{name}() missing 1 required positional arguments: "size"')
+
+
 def _new_size(size: Any, checked_by: str | None = None) -> tuple[int, ...]:
     """A factory's shape: torch refuses negative sizes (view and reshape take -1), in words
     that depend on the factory."""
@@ -189,6 +197,8 @@ def arange(
     for bound in (start, end):
         if not math.isfinite(bound):
             raise RuntimeError(f"unsupported range: {_number(start)} -> {_number(end)}")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     values = np.arange(start, end, step, dtype=np.float64 if np_dtype.kind == "f" else np_dtype)
     return _leaf(values.astype(np_dtype, copy=False), requires_grad)
 

@@ -891,6 +891,8 @@ class Tensor:
         if self.ndim <= 1:
             return self if self.ndim == 1 else self.reshape(1)
         lo, hi = normalize_dim(start_dim, self.ndim), normalize_dim(end_dim, self.ndim)
+        if lo > hi:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
         if lo == hi:
             return self
         merged = int(np.prod(self.shape[lo : hi + 1]))

@@ -109,8 +109,8 @@ def test_repr_like_pytorch():
     ],
 )
 def test_type_promotion_like_pytorch(a, b, expected):
-    x = tg.ones(*(2,) * a[1], dtype=a[0])
-    y = tg.ones(*(2,) * b[1], dtype=b[0])
+    x = tg.ones((2,) * a[1], dtype=a[0])  # a shape tuple: () makes a 0-d tensor
+    y = tg.ones((2,) * b[1], dtype=b[0])
     assert (x + y).dtype == expected
 
 
@@ -474,6 +474,12 @@ def _zero_dim_and_range_calls(lib):
         "uniform_ from > to": lambda: lib.nn.init.uniform_(lib.ones(2), 2, 1),
         "arange to inf": lambda: lib.arange(float("inf")),
         "float size": lambda: lib.ones(2, 3).view(2.0, 3),
+        "zeros()": lambda: lib.zeros(),
+        "empty()": lambda: lib.empty(),
+        "zeros(())": lambda: lib.zeros(()).shape,
+        "arange(5, 1)": lambda: lib.arange(5, 1),
+        "arange(0, 5, -1)": lambda: lib.arange(0, 5, -1),
+        "flatten(2, 1)": lambda: lib.ones(2, 3, 4).flatten(2, 1),
     }
 
 
