@@ -1391,7 +1391,19 @@ def _binary(op_cls: type[Op], a: Tensor, b: Any, reflected: bool = False) -> Ten
         if message is None:
             raise
         raise RuntimeError(message) from None
+    except OverflowError:
+        # a Python int beyond an integer tensor's range: torch wraps it around (uint8 + 300
+        # adds 44), numpy refuses it
+        ad, bd = _wrapped_ints(ad), _wrapped_ints(bd, like=ad)
+        out = op.forward(ad, bd)
     return _finish(op, (a, b), (ad, bd), out)
+
+
+def _wrapped_ints(value: Any, like: Any = None) -> Any:
+    """A Python int as an array of ``like``'s integer dtype, wrapped around as C does."""
+    if type(value) is not builtins.int or like is None:
+        return value
+    return np.array(value, dtype=np.int64).astype(np.asarray(like).dtype)
 
 
 _DIV = E.Div

@@ -533,3 +533,21 @@ def test_equality_with_non_numbers_is_plain_python_as_torch():
         return [t == None, t != None, t == "a", t == [1, 1], t != "a", (t == 1).tolist()]  # noqa: E711
 
     assert outcomes(tg) == outcomes(torch)
+
+
+def test_python_ints_beyond_an_integer_dtype_wrap_as_torch():
+    torch = pytest.importorskip("torch")
+
+    def results(lib):
+        small = lib.tensor([1, 250], dtype=lib.uint8)
+        cases = (
+            lambda: small + 300,
+            lambda: small - 300,
+            lambda: 300 - small,
+            lambda: small + (-1),
+            lambda: lib.tensor([1], dtype=lib.int8) * 1000,
+            lambda: lib.tensor([1], dtype=lib.int32) + 2**40,
+        )
+        return [(str(r.dtype).split(".")[-1], r.tolist()) for r in (case() for case in cases)]
+
+    assert results(tg) == results(torch)

@@ -70,7 +70,10 @@ class Rsub(Op):
     node_name = "RsubBackward1"
 
     def forward(self, a: np.ndarray, other: Any) -> np.ndarray:
-        return other - a
+        try:
+            return other - a
+        except OverflowError:  # an int beyond an integer dtype: wrapped around, as torch
+            return np.array(other, dtype=np.int64).astype(a.dtype) - a
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
         return (-g,)
