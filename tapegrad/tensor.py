@@ -1129,6 +1129,10 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
             f"Could not infer dtype of {kind}: tensor() takes numbers, nested lists of numbers "
             "or numpy arrays"
         )
+    if arr.dtype.kind == "c":
+        raise TypeError(
+            "tapegrad has no complex dtype: tensor() takes real numbers (float, int, bool)"
+        )
     if target is not None:
         return arr.astype(target)
     if isinstance(data, list | tuple):  # (an empty list is float32, as torch)

@@ -551,3 +551,9 @@ def test_python_ints_beyond_an_integer_dtype_wrap_as_torch():
         return [(str(r.dtype).split(".")[-1], r.tolist()) for r in (case() for case in cases)]
 
     assert results(tg) == results(torch)
+
+
+@pytest.mark.parametrize("data", [1j, [1 + 2j], [[1.0, 2j]]])
+def test_complex_data_is_refused_not_truncated(data):
+    with pytest.raises(TypeError, match="no complex dtype"):
+        tg.tensor(data)
