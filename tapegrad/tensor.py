@@ -1237,8 +1237,11 @@ def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarra
             edges.append(_NO_EDGE)
         elif t.grad_fn is not None:
             edges.append((t.grad_fn, t._output_nr))
-        else:
-            edges.append(_leaf_edge(t))
+        else:  # _leaf_edge, its common case inlined
+            acc = t._acc
+            if acc is None or acc._shape != t.data.shape or acc._dtype != t.data.dtype:
+                acc = _leaf_edge(t)[0]
+            edges.append((acc, 0))
     op._edges = edges = tuple(edges)
     op._shape = out.shape
     op._dtype = out.dtype
