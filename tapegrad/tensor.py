@@ -781,6 +781,10 @@ class Tensor:
             ad, td = ad.astype(dtype, copy=False), td.astype(dtype, copy=False)
         return _run_op(R.MseLoss(), (a, t), (ad, td), reduction=reduction)
 
+    def _div_scalar(self, divisor: float) -> Tensor:
+        """``self / divisor`` recorded as ``DivBackward1`` (how torch's losses divide)."""
+        return _run_op(E.DivScalar(), (self,), (self.data,), divisor=divisor)
+
     def _nll_loss(self, target: Tensor, ignore_index: int, reduction: str) -> Tensor:
         """``F.nll_loss`` of (N, C) or (C,) log-probabilities: one ``NllLossBackward0`` node.
         Targets were checked by the caller (dtype, shape, range)."""

@@ -36,6 +36,7 @@ DESCRIPTIONS: dict[str, str] = {
     "DivBackward0": "Divides the gradient by the denominator for the numerator, and scales it "
     "by -numerator/denominator² for the denominator.",
     "NegBackward0": "Negates the gradient.",
+    "DivBackward1": "Divides the gradient by the same number (a loss's mean over the batch).",
     "PowBackward0": "Multiplies the gradient by exponent · x^(exponent - 1), using the saved "
     "base x.",
     "PowBackward1": "Gives the base g · b · a^(b - 1) and the exponent g · a^b · log(a).",

@@ -166,7 +166,13 @@ def _soft_cross_entropy(input: Tensor, target: Tensor, dim: int, reduction: str)
             "Expected floating point type for target with class probabilities, got "
             f"{_TORCH_DTYPE.get(target.dtype.name, target.dtype.name)}"
         )
-    return _reduce(-(input.log_softmax(dim) * target).sum(dim), reduction)
+    products = input.log_softmax(dim) * target
+    if reduction == "none":
+        return -products.sum(dim)
+    total = -products.sum()  # torch's structure (and order of summation) for both reductions
+    if reduction == "sum":
+        return total
+    return total._div_scalar(input.numel() // input.shape[dim])
 
 
 def _check_class_target(input: Tensor, target: Tensor) -> None:  # noqa: A002

@@ -64,6 +64,20 @@ class SubScaled(Sub):
         return g, (g * -self.alpha if self._edges[1][0] is not None else None)
 
 
+class DivScalar(Op):
+    """``tensor / number`` as torch's C++ losses record it (the Scalar overload)."""
+
+    __slots__ = ("divisor",)
+    node_name = "DivBackward1"
+
+    def forward(self, a: np.ndarray, divisor: Any) -> np.ndarray:
+        self.divisor = divisor
+        return a / divisor
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (g / self.divisor,)
+
+
 class Rsub(Op):
     """``scalar - tensor``."""
 

@@ -162,3 +162,31 @@ def test_cross_entropy_records_nll_over_log_softmax_as_torch() -> None:
         assert ours[key][0] == graph, key
         np.testing.assert_allclose(ours[key][1], loss, rtol=1e-5, err_msg=str(key))
         np.testing.assert_allclose(ours[key][2], grad, rtol=1e-5, atol=1e-6, err_msg=str(key))
+
+
+def test_cross_entropy_with_probabilities_records_torch_graph() -> None:
+    torch = pytest.importorskip("torch")
+
+    def names(node, depth=6):
+        if node is None or depth == 0:
+            return None
+        return node.name().split("::")[-1], [names(n, depth - 1) for n, _ in node.next_functions]
+
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((3, 4)).astype(np.float32)
+    target = rng.random((3, 4)).astype(np.float32)
+    target /= target.sum(1, keepdims=True)
+    found = []
+    for lib in (tg, torch):
+        functional = nn.functional if lib is tg else lib.nn.functional
+        runs = []
+        for reduction in ("mean", "sum", "none"):
+            x = lib.from_numpy(logits.copy()).requires_grad_()
+            loss = functional.cross_entropy(x, lib.from_numpy(target.copy()), reduction=reduction)
+            (loss * loss).sum().backward()
+            runs.append((names(loss.grad_fn), loss.detach().numpy(), x.grad.numpy()))
+        found.append(runs)
+    for (graph, loss, grad), (want_graph, want_loss, want_grad) in zip(*found):
+        assert graph == want_graph  # DivBackward1 over NegBackward0 over SumBackward0 for mean
+        np.testing.assert_allclose(loss, want_loss, rtol=1e-6)
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-7)
