@@ -207,3 +207,26 @@ class Op(Node):
     def _release(self) -> None:
         if self.saves:
             self.saved = None
+
+
+class HoldingOp(Op):
+    """An op whose backward needs arrays it keeps as attributes (``held``: max(dim)'s
+    indices, an index key). They are freed after backward like saved tensors, so a second
+    backward raises, as torch's does for its saved indices."""
+
+    held: ClassVar[tuple[str, ...]] = ()
+
+    def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
+        if getattr(self, self.held[0], None) is None:
+            raise RuntimeError(SECOND_BACKWARD)
+        return super()._run(grad, create_graph)
+
+    def _run_once(self, grad: Any) -> tuple[Any, ...]:
+        outputs = self._run(grad, False)
+        self._release()
+        return outputs
+
+    def _release(self) -> None:
+        super()._release()
+        for name in self.held:
+            setattr(self, name, None)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.ops.base import OUT, Op
+from tapegrad.ops.base import OUT, HoldingOp, Op
 
 
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
@@ -121,10 +121,11 @@ class Min(Max):
     _reduce = staticmethod(np.min)
 
 
-class MaxDim(Op):
+class MaxDim(HoldingOp):
     """``max(dim)``: the gradient goes to the returned index only, as PyTorch."""
 
     node_name = "MaxBackward0"
+    held = ("indices",)
     _arg = staticmethod(np.argmax)
 
     def forward(self, a: np.ndarray, axis: int, keepdim: bool) -> np.ndarray:

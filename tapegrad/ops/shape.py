@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.ops.base import Op
+from tapegrad.ops.base import HoldingOp, Op
 
 
 class View(Op):
@@ -114,10 +114,11 @@ class Slice(Select):
     node_name = "SliceBackward0"
 
 
-class Index(Op):
+class Index(HoldingOp):
     """Advanced indexing (integer arrays, boolean masks); repeated indices accumulate."""
 
     node_name = "IndexBackward0"
+    held = ("key",)
 
     def forward(self, a: np.ndarray, key: tuple[Any, ...]) -> np.ndarray:
         self.in_shape, self.key = a.shape, key
