@@ -437,3 +437,22 @@ def test_backward_arguments_and_grad_assignment_errors_as_torch(call_outcomes):
     x = tg.ones(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="gradient with dtype 'double' to a tensor with grad"):
         x.grad = tg.ones(3, dtype=tg.float64)
+
+
+def test_second_backward_through_max_dim_and_index_raises_as_torch(call_outcomes):
+    torch = pytest.importorskip("torch")
+
+    def calls(lib):
+        x = lib.ones(3, 2, requires_grad=True)
+        by_max, by_index = x.max(0)[0].sum(), x[[0, 1]].sum()
+        kept = x.max(1)[0].sum()
+        by_max.backward()
+        by_index.backward()
+        kept.backward(retain_graph=True)
+        return {
+            "max(dim) again": by_max.backward,
+            "index again": by_index.backward,
+            "retained, again": kept.backward,
+        }
+
+    assert call_outcomes(calls(tg)) == call_outcomes(calls(torch))
