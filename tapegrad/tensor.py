@@ -1852,7 +1852,9 @@ class _TensorNamespace:
         return where(cond if isinstance(cond, Tensor) else _wrap(np.asarray(cond)), a, b)
 
     @staticmethod
-    def mul_const(g: Tensor, const: np.ndarray) -> Tensor:
+    def mul_const(g: Tensor, const: Any) -> Tensor:
+        if isinstance(const, Tensor):  # relu's mask, standing for its result
+            return _run_op(E.ThresholdBackward(), (g, const), (g.data, const.data))
         return g * _wrap(const)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.ops import base
 from tapegrad.ops.base import OUT, Op
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -366,6 +367,31 @@ class Relu(Op):
     def backward(self, xp: Any, g: Any, mask: Any) -> tuple[Any, ...]:
         # a multiply by the boolean mask: ~10x cheaper than np.where on large arrays
         return (xp.mul_const(g, mask),)
+
+    def _saved_tensor(self, pos: int, value: Any) -> Any:
+        # Recording backward: torch's gradient depends on the saved result (with derivative
+        # 0), so it requires grad even when the incoming one does not. The mask stands for it.
+        return base._tensor_ns.from_edge(value, self, 0)
+
+
+class ThresholdBackward(Op):
+    """relu's backward, recorded (``create_graph``): ``g * mask``, where ``mask`` stands for
+    relu's result, whose gradient through here is 0."""
+
+    __slots__ = ()
+    node_name = "ThresholdBackwardBackward0"
+    saves = (1,)
+    saved_only_for = {1: 0}
+
+    def forward(self, g: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return g * mask
+
+    def backward(self, xp: Any, gg: Any, mask: Any) -> tuple[Any, ...]:
+        (ng, _), (nmask, _) = self._edges
+        return (
+            xp.mul_const(gg, mask) if ng is not None else None,
+            xp.zeros_like(gg) if nmask is not None else None,
+        )
 
 
 class Clamp(Op):

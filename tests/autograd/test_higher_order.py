@@ -63,3 +63,26 @@ def test_allow_unused_false_raises_pytorch_error():
         RuntimeError, match="appears to not have been used in the graph. Set allow_unused=True"
     ):
         tg.autograd.grad((x * 2).sum(), [x, z], create_graph=True)
+
+
+def test_relu_gradient_recorded_depends_on_its_result_as_torch():
+    # torch's ThresholdBackwardBackward0: the gradient requires grad (its derivative through
+    # relu's result is 0) even when nothing else connects it to the input
+    torch = pytest.importorskip("torch")
+
+    def run(lib):
+        x = lib.tensor([-1.0, 2.0, 3.0], requires_grad=True)
+        w = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        (g,) = lib.autograd.grad(x.relu().sum(), x, create_graph=True)
+        below = [n and n.name().split("::")[-1] for n, _ in g.grad_fn.next_functions]
+        found = [
+            g.requires_grad,
+            g.grad_fn.name(),
+            below,
+            lib.autograd.grad(g.sum(), x)[0].tolist(),
+        ]
+        (g,) = lib.autograd.grad((x.relu() * w).sum(), x, create_graph=True)
+        found.append([t.tolist() for t in lib.autograd.grad(g.sum(), [x, w])])
+        return found
+
+    assert run(tg) == run(torch)
