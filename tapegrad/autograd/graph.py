@@ -50,6 +50,8 @@ DESCRIPTIONS: dict[str, str] = {
     "ReluBackward0": "Lets the gradient through where the result was nonzero (positive or "
     "NaN), 0 elsewhere.",
     "SignBackward0": "Gives 0: sign is piecewise constant.",
+    "ThresholdBackwardBackward0": "relu's backward, recorded: masks the gradient where relu's "
+    "result was 0 (and gives that result 0).",
     "ReciprocalBackward0": "Multiplies the gradient by -r², r being the saved result 1/x.",
     "FillBackward2": "Gives the overwritten values 0: the result no longer depends on them.",
     "FillBackward3": "Gives the overwritten values 0 and the fill value the sum of the gradient.",
