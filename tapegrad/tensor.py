@@ -631,25 +631,35 @@ class Tensor:
 
     # ------------------------------------------------------------------ reductions
 
-    def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """Sum of all elements, or over ``dim`` (int or tuple)."""
-        me = self.long() if self.data.dtype.kind in "bu" or self.data.dtype.kind == "i" else self
+    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        """Sum of all elements, or over ``dim`` (int or tuple); ``dtype``: computed in it
+        (no cast node; the gradient comes back in the input's dtype), as torch."""
+        me, data = self, self.data
+        if dtype is not None:
+            data = data.astype(_dtypes.to_numpy_dtype(dtype), copy=False)
+        elif data.dtype.kind in "bui":
+            me = self.long()
+            data = me.data
         if dim is None:
-            return _run_op(R.Sum(), (me,), (me.data,))
+            return _run_op(R.Sum(), (me,), (data,))
         axes = normalize_dims(dim, me.ndim) or tuple(range(me.ndim))  # torch: () means all
-        return _run_op(R.SumDim(), (me,), (me.data,), axes=axes, keepdim=keepdim)
+        return _run_op(R.SumDim(), (me,), (data,), axes=axes, keepdim=keepdim)
 
-    def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """Mean of all elements, or over ``dim``."""
-        if self.data.dtype.kind != _FLOAT_KIND:
+    def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        """Mean of all elements, or over ``dim``; ``dtype`` as in ``sum``."""
+        data = self.data
+        if dtype is not None:
+            data = data.astype(_dtypes.to_numpy_dtype(dtype), copy=False)
+        if data.dtype.kind != _FLOAT_KIND:
+            which = "Input" if dtype is None else "Optional"
             raise RuntimeError(
-                "mean(): could not infer output dtype. Input dtype must be either a floating "
-                f"point or complex dtype. Got: {_scalar_type_name(self.data.dtype)}"
+                f"mean(): could not infer output dtype. {which} dtype must be either a floating "
+                f"point or complex dtype. Got: {_scalar_type_name(data.dtype)}"
             )
         if dim is None:
-            return _run_op(R.Mean(), (self,), (self.data,))
+            return _run_op(R.Mean(), (self,), (data,))
         axes = normalize_dims(dim, self.ndim) or tuple(range(self.ndim))  # () means all
-        return _run_op(R.MeanDim(), (self,), (self.data,), axes=axes, keepdim=keepdim)
+        return _run_op(R.MeanDim(), (self,), (data,), axes=axes, keepdim=keepdim)
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
         """Maximum of everything, ``(values, indices)`` along ``dim``, or ``maximum(other)``."""

@@ -557,3 +557,33 @@ def test_python_ints_beyond_an_integer_dtype_wrap_as_torch():
 def test_complex_data_is_refused_not_truncated(data):
     with pytest.raises(TypeError, match="no complex dtype"):
         tg.tensor(data)
+
+
+def test_sum_and_mean_with_dtype_as_torch(call_outcomes):
+    torch = pytest.importorskip("torch")
+
+    def results(lib):
+        found = []
+        for reduce in (
+            lambda x: x.sum(dtype=lib.float64),
+            lambda x: x.sum(0, dtype=lib.float64),
+            lambda x: lib.mean(x, dtype=lib.float64),
+            lambda x: x.mean(1, keepdim=True, dtype=lib.float64),
+        ):
+            x = lib.ones(2, 3, requires_grad=True)
+            out = reduce(x)
+            below = [n.name().split("::")[-1] for n, _ in out.grad_fn.next_functions]
+            out.sum().backward()
+            dtypes = [str(t.dtype).split(".")[-1] for t in (out, x.grad)]
+            found.append((out.grad_fn.name(), below, dtypes, out.tolist()))
+        ints = lib.tensor([1, 2])
+        found.append(
+            (
+                str(ints.sum(dtype=lib.float32).dtype).split(".")[-1],
+                ints.mean(dtype=lib.float64).item(),
+            )
+        )
+        found.append(call_outcomes({"int mean dtype": lambda: ints.mean(dtype=lib.int64)}))
+        return found
+
+    assert results(tg) == results(torch)
