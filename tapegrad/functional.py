@@ -30,6 +30,8 @@ from tapegrad.tensor import (
 
 _generator = np.random.default_rng(0)
 
+_NOTHING: Any = object()  # where()'s missing arguments (None could be a value)
+
 
 def manual_seed(seed: int) -> np.random.Generator:
     """Seed the generator used by ``randn``, ``rand`` and ``nn.init``."""
@@ -311,8 +313,14 @@ def minimum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     return _as_tensor(input).minimum(other)
 
 
-def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
-    """``input`` where ``condition`` is true, else ``other`` (broadcast together)."""
+def where(condition: Tensor, input: Any = _NOTHING, other: Any = _NOTHING) -> Any:  # noqa: A002
+    """``input`` where ``condition`` is true, else ``other`` (broadcast together). With the
+    condition alone: the indices of its nonzero elements, one int64 tensor per dimension."""
+    if input is _NOTHING and other is _NOTHING:
+        data = _as_tensor(condition).data
+        return tuple(_wrap(i.astype(np.int64)) for i in np.nonzero(np.atleast_1d(data)))
+    if input is _NOTHING or other is _NOTHING:
+        raise TypeError("where() takes a condition alone, or a condition, input and other")
     cond = _as_tensor(condition).data
     if cond.dtype != np.bool_:
         raise RuntimeError(

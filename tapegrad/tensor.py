@@ -679,7 +679,8 @@ class Tensor:
         axis = normalize_dim(dim, self.ndim)
         op = along()
         values = _run_op(op, (self,), (self.data,), axis=axis, keepdim=keepdim)
-        return _MinMax(values, _wrap(np.asarray(op.indices, dtype=np.int64)))
+        result = _Min if whole is R.Min else _MinMax
+        return result(values, _wrap(np.asarray(op.indices, dtype=np.int64)))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the maximum (flattened when ``dim`` is None)."""
@@ -1072,9 +1073,18 @@ class _MinMax(tuple):
     """``(values, indices)`` as returned by ``max(dim)``/``min(dim)``."""
 
     __slots__ = ()
+    _name = "max"
 
     def __new__(cls, values: Tensor, indices: Tensor) -> _MinMax:
         return super().__new__(cls, (values, indices))
+
+    def __repr__(self) -> str:
+        return (
+            f"tapegrad.return_types.{self._name}(\nvalues={self.values!r},\n"
+            f"indices={self.indices!r})"
+        )
+
+    __str__ = __repr__
 
     @property
     def values(self) -> Tensor:
@@ -1083,6 +1093,11 @@ class _MinMax(tuple):
     @property
     def indices(self) -> Tensor:
         return self[1]
+
+
+class _Min(_MinMax):
+    __slots__ = ()
+    _name = "min"
 
 
 # ============================================================================ construction

@@ -587,3 +587,15 @@ def test_sum_and_mean_with_dtype_as_torch(call_outcomes):
         return found
 
     assert results(tg) == results(torch)
+
+
+def test_where_with_a_condition_alone_and_max_reprs_as_torch():
+    torch = pytest.importorskip("torch")
+
+    def results(lib):
+        x = lib.tensor([[1.0, 5.0], [3.0, 2.0]])
+        indices = [[t.tolist() for t in lib.where(c)] for c in (x > 2, lib.tensor([0, 3, 0, 1]))]
+        reprs = [repr(x.max(1)), str(x.min(0))]
+        return indices, [r.replace("torch.", "tapegrad.") for r in reprs]
+
+    assert results(tg) == results(torch)
