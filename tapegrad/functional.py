@@ -30,8 +30,6 @@ from tapegrad.tensor import (
 
 _generator = np.random.default_rng(0)
 
-_NOTHING: Any = object()  # where()'s missing arguments (None could be a value)
-
 
 def manual_seed(seed: int) -> np.random.Generator:
     """Seed the generator used by ``randn``, ``rand`` and ``nn.init``."""
@@ -311,6 +309,9 @@ def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
 def minimum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     """Elementwise minimum; ties split the gradient evenly."""
     return _as_tensor(input).minimum(other)
+
+
+_NOTHING: Any = object()  # where()'s missing arguments (None could be a value)
 
 
 def where(condition: Tensor, input: Any = _NOTHING, other: Any = _NOTHING) -> Any:  # noqa: A002
