@@ -296,9 +296,16 @@ sign = _method("sign")
 clone = _method("clone")
 
 
-def addmm(input: Tensor, mat1: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
-    """``input + mat1 @ mat2`` in one node (AddmmBackward0), as ``torch.addmm``."""
-    return _as_tensor(input).addmm(mat1, mat2)
+def addmm(
+    input: Tensor,  # noqa: A002
+    mat1: Tensor,
+    mat2: Tensor,
+    beta: float = 1,
+    alpha: float = 1,
+) -> Tensor:
+    """``beta * input + alpha * (mat1 @ mat2)`` in one node (AddmmBackward0), as
+    ``torch.addmm``."""
+    return _as_tensor(input).addmm(mat1, mat2, beta=beta, alpha=alpha)
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002

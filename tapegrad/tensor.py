@@ -733,8 +733,9 @@ class Tensor:
         a, b = _same_dtype(a, b, "mm")
         return _run_op(L.Mm(), (a, b), (a.data, b.data))
 
-    def addmm(self, mat1: Tensor, mat2: Tensor) -> Tensor:
-        """``self + mat1 @ mat2`` (self broadcast to the product's shape), in one node."""
+    def addmm(self, mat1: Tensor, mat2: Tensor, beta: float = 1, alpha: float = 1) -> Tensor:
+        """``beta * self + alpha * (mat1 @ mat2)`` (self broadcast to the product's shape), in
+        one node."""
         a = mat1 if isinstance(mat1, Tensor) else _as_tensor(mat1)
         b = mat2 if isinstance(mat2, Tensor) else _as_tensor(mat2)
         bias = self
@@ -745,7 +746,7 @@ class Tensor:
             self._addmm_shape_error((ad.shape[0], bd.shape[1]))
         if not bias.data.dtype == ad.dtype == bd.dtype:
             _addmm_dtype_error(bias.data.dtype, ad.dtype, bd.dtype)
-        op = L.Addmm()
+        op = L.Addmm() if beta == 1 and alpha == 1 else L.ScaledAddmm(beta, alpha)
         try:
             out = op.forward(bias.data, a.data, b.data)
         except ValueError:  # the bias does not broadcast to the product

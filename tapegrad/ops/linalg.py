@@ -62,6 +62,31 @@ class Addmm(Op):
         )
 
 
+class ScaledAddmm(Addmm):
+    """``beta * bias + alpha * (a @ b)`` (``addmm(..., beta=, alpha=)``); with ``beta=0``
+    the bias is ignored, its NaN and inf included, as torch."""
+
+    __slots__ = ("beta", "alpha")
+
+    def __init__(self, beta: float, alpha: float) -> None:
+        self.beta, self.alpha = beta, alpha
+
+    def forward(self, bias: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = a.dot(b)
+        out *= self.alpha
+        if self.beta:
+            out += self.beta * bias
+        return out
+
+    def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
+        grad_bias, grad_a, grad_b = super().backward(xp, g, a, b)
+        return (
+            None if grad_bias is None else grad_bias * self.beta,
+            None if grad_a is None else grad_a * self.alpha,
+            None if grad_b is None else grad_b * self.alpha,
+        )
+
+
 class LinearAddmm(Addmm):
     """The Addmm that ``F.linear`` records, with the weight's transpose folded in.
 

@@ -50,3 +50,28 @@ def test_products_through_np_dot_equal_the_matmul_operator_bit_for_bit(dtype, sh
     np.testing.assert_array_equal(L._mm(a, b), a @ b)
     np.testing.assert_array_equal(L.Mm().forward(a, b), a @ b)
     np.testing.assert_array_equal(L.Addmm().forward(bias, a, b), a @ b + bias)
+
+
+def test_addmm_beta_and_alpha_as_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((2, 3), (2, 4), (4, 3))]
+    found = []
+    for lib in (tg, torch):
+        runs = []
+        for beta, alpha in ((0.5, 2.0), (0, 1.5)):
+            c, a, b = (lib.from_numpy(x.copy()).requires_grad_() for x in arrays)
+            out = lib.addmm(c, a, b, beta=beta, alpha=alpha)
+            (out * out).sum().backward()
+            runs.append([out.grad_fn.name(), out.detach().numpy(), c.grad, a.grad, b.grad])
+        nan_bias = lib.full((2, 3), float("nan"))
+        ignored = lib.addmm(nan_bias, *(lib.from_numpy(x) for x in arrays[1:]), beta=0)
+        runs.append(bool(np.isnan(ignored.numpy()).any()))  # beta=0 ignores the bias's NaN
+        found.append(runs)
+    ours, theirs = found
+    assert ours[-1] == theirs[-1] is False
+    for got, want in zip(ours[:-1], theirs[:-1]):
+        assert got[0] == want[0] == "AddmmBackward0"
+        for g, w in zip(got[1:], want[1:]):
+            g, w = (v.numpy() if hasattr(v, "numpy") else v for v in (g, w))
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
