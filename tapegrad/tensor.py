@@ -997,11 +997,33 @@ class Tensor:
             return NotImplemented
         return _compare(np.not_equal, self, other)
 
+    # bitwise, as torch: logical on bool tensors, bit by bit on integer ones
     def __and__(self, other: Any) -> Tensor:
-        return _compare(np.logical_and, self, other)
+        return _bitwise(np.bitwise_and, "bitwise_and", self, other)
 
     def __or__(self, other: Any) -> Tensor:
-        return _compare(np.logical_or, self, other)
+        return _bitwise(np.bitwise_or, "bitwise_or", self, other)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return _bitwise(np.bitwise_xor, "bitwise_xor", self, other)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        """``floor(self / other)``; not differentiable (torch has no derivative for it)."""
+        return _compare(np.floor_divide, self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return _compare(lambda a, b: np.floor_divide(b, a), self, other)
+
+    def __mod__(self, other: Any) -> Tensor:
+        """Python's (and torch's) remainder: the sign of the divisor."""
+        if isinstance(other, _SCALARS):
+            return _run_op(E.RemainderScalar(), (self,), (self.data,), divisor=other)
+        return _binary(E.Remainder, self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return _binary(E.Remainder, self, other, reflected=True)
 
     def __invert__(self) -> Tensor:
         if self.data.dtype != np.bool_:
@@ -1558,6 +1580,17 @@ def _compare(ufunc: Any, a: Tensor, b: Any) -> Tensor:
         raise RuntimeError(message) from None
 
 
+def _bitwise(ufunc: Any, name: str, a: Tensor, b: Any) -> Tensor:
+    """``& | ^`` on bool or integer tensors, outside the graph; torch refuses floats."""
+    kinds = {a.data.dtype.kind, b.data.dtype.kind if isinstance(b, Tensor) else "i"}
+    if isinstance(b, float) or kinds & {"f", "c"}:
+        dtype = a.data.dtype if a.data.dtype.kind == "f" else np.dtype(np.float32)
+        raise NotImplementedError(
+            f"\"{name}_cpu\" not implemented for '{_scalar_type_name(dtype)}'"
+        )
+    return _compare(ufunc, a, b)
+
+
 def _shape_arg(args: Any) -> tuple[int, ...]:
     """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])``."""
     if len(args) == 1 and isinstance(args[0], list | tuple):
@@ -1834,6 +1867,10 @@ class _TensorNamespace:
     @staticmethod
     def zeros_like(a: Tensor) -> Tensor:
         return _wrap(np.zeros_like(a.data))
+
+    @staticmethod
+    def floor_divide(a: Tensor, b: Tensor) -> Tensor:
+        return a // b  # piecewise constant: no graph
 
     @staticmethod
     def sum(a: Tensor, axis: tuple[int, ...], keepdims: bool = True) -> Tensor:

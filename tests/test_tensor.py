@@ -599,3 +599,32 @@ def test_where_with_a_condition_alone_and_max_reprs_as_torch():
         return indices, [r.replace("torch.", "tapegrad.") for r in reprs]
 
     assert results(tg) == results(torch)
+
+
+def test_floor_division_remainder_and_bitwise_operators_as_torch(call_outcomes):
+    torch = pytest.importorskip("torch")
+
+    def results(lib):
+        x = lib.tensor([5.0, -7.0, 3.5], requires_grad=True)
+        y = lib.tensor([2.0, 2.0, -1.5], requires_grad=True)
+        found = [(x // y).tolist()]
+        remainder = x % y
+        remainder.sum().backward()
+        found.append(
+            (remainder.tolist(), remainder.grad_fn.name(), x.grad.tolist(), y.grad.tolist())
+        )
+        ints, flags = lib.tensor([7, -7]), lib.tensor([True, False])
+        found.append(
+            [(7 // lib.tensor([2, -2])).tolist(), (ints // 2).tolist(), (ints % 3).tolist()]
+        )
+        found.append(
+            [
+                (flags ^ lib.tensor([True, True])).tolist(),
+                (lib.tensor([6, 3]) & lib.tensor([3, 5])).tolist(),
+                (lib.tensor([6, 3]) | 1).tolist(),
+            ]
+        )
+        found.append(call_outcomes({"float &": lambda: lib.tensor([1.5]) & lib.tensor([2.5])}))
+        return found
+
+    assert results(tg) == results(torch)

@@ -42,6 +42,10 @@ class ArrayNamespace:
         return np.zeros_like(a)
 
     @staticmethod
+    def floor_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.floor_divide(a, b)
+
+    @staticmethod
     def sum(a: np.ndarray, axis: tuple[int, ...], keepdims: bool = True) -> np.ndarray:
         return a.sum(axis=axis, keepdims=keepdims)
 

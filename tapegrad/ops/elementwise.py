@@ -79,6 +79,37 @@ class DivScalar(Op):
         return (g / self.divisor,)
 
 
+class Remainder(Op):
+    """``a % b`` with the divisor's sign; d/da = 1, d/db = -floor(a / b), as torch."""
+
+    __slots__ = ()
+    node_name = "RemainderBackward1"
+    saves = (0, 1)
+    saved_only_for = {0: 1, 1: 1}
+
+    def forward(self, a: Any, b: Any) -> np.ndarray:
+        return np.remainder(a, b)
+
+    def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
+        (na, _), (nb, _) = self._edges
+        quotient = None if nb is None else xp.floor_divide(a, b)
+        return (g if na is not None else None, None if nb is None else -g * quotient)
+
+
+class RemainderScalar(Op):
+    """``tensor % number``: the gradient passes unchanged."""
+
+    __slots__ = ("divisor",)
+    node_name = "RemainderBackward0"
+
+    def forward(self, a: np.ndarray, divisor: Any) -> np.ndarray:
+        self.divisor = divisor
+        return np.remainder(a, divisor)
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        return (g,)
+
+
 class Rsub(Op):
     """``scalar - tensor``."""
 
