@@ -36,6 +36,9 @@ DESCRIPTIONS: dict[str, str] = {
     "DivBackward0": "Divides the gradient by the denominator for the numerator, and scales it "
     "by -numerator/denominator² for the denominator.",
     "NegBackward0": "Negates the gradient.",
+    "RemainderBackward0": "Passes the gradient unchanged (x % number).",
+    "RemainderBackward1": "Passes the gradient to the dividend and -floor(a / b) times it to "
+    "the divisor.",
     "DivBackward1": "Divides the gradient by the same number (a loss's mean over the batch).",
     "PowBackward0": "Multiplies the gradient by exponent · x^(exponent - 1), using the saved "
     "base x.",
