@@ -243,9 +243,9 @@ def mul(input: Tensor, other: Any) -> Tensor:  # noqa: A002
     return _as_tensor(input) * other
 
 
-def div(input: Tensor, other: Any) -> Tensor:  # noqa: A002
-    """Elementwise true division."""
-    return _as_tensor(input) / other
+def div(input: Tensor, other: Any, rounding_mode: str | None = None) -> Tensor:  # noqa: A002
+    """Elementwise division: true, or rounded by ``'floor'`` or ``'trunc'``."""
+    return _as_tensor(input).div(other, rounding_mode=rounding_mode)
 
 
 def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001,A002

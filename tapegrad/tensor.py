@@ -537,9 +537,16 @@ class Tensor:
         """Elementwise product."""
         return _binary(E.Mul, self, other)
 
-    def div(self, other: Any) -> Tensor:
-        """Elementwise true division."""
-        return _binary(E.Div, self, other)
+    def div(self, other: Any, rounding_mode: str | None = None) -> Tensor:
+        """Elementwise division: true, or rounded by ``'floor'`` or ``'trunc'``."""
+        if rounding_mode is None:
+            return _binary(E.Div, self, other)
+        if rounding_mode not in ("floor", "trunc"):
+            raise RuntimeError(
+                "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                f"'{rounding_mode}'"
+            )
+        return _binary(functools.partial(E.DivRounded, rounding_mode), self, other)
 
     def neg(self) -> Tensor:
         """``-self``."""

@@ -628,3 +628,22 @@ def test_floor_division_remainder_and_bitwise_operators_as_torch(call_outcomes):
         return found
 
     assert results(tg) == results(torch)
+
+
+def test_div_rounding_modes_as_torch(call_outcomes):
+    torch = pytest.importorskip("torch")
+
+    def results(lib):
+        found = []
+        for mode in ("floor", "trunc"):
+            x = lib.tensor([5.0, -7.0], requires_grad=True)
+            y = lib.tensor([2.0, 2.0], requires_grad=True)
+            out = lib.div(x, y, rounding_mode=mode)
+            out.sum().backward()  # piecewise constant: zero gradients
+            found.append((out.tolist(), out.grad_fn.name(), x.grad.tolist(), y.grad.tolist()))
+            ints = lib.div(lib.tensor([7, -7]), lib.tensor([-2, 2]), rounding_mode=mode)
+            found.append((ints.tolist(), str(ints.dtype).split(".")[-1]))
+        found.append(call_outcomes({"round": lambda: lib.ones(2).div(2, rounding_mode="round")}))
+        return found
+
+    assert results(tg) == results(torch)

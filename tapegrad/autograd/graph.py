@@ -39,6 +39,7 @@ DESCRIPTIONS: dict[str, str] = {
     "RemainderBackward0": "Passes the gradient unchanged (x % number).",
     "RemainderBackward1": "Passes the gradient to the dividend and -floor(a / b) times it to "
     "the divisor.",
+    "DivBackward2": "Gives 0 to both inputs: a rounded quotient is piecewise constant.",
     "DivBackward1": "Divides the gradient by the same number (a loss's mean over the batch).",
     "PowBackward0": "Multiplies the gradient by exponent · x^(exponent - 1), using the saved "
     "base x.",

@@ -79,6 +79,29 @@ class DivScalar(Op):
         return (g / self.divisor,)
 
 
+class DivRounded(Op):
+    """``div(a, b, rounding_mode='floor' | 'trunc')``: piecewise constant, so both
+    gradients are 0, as torch's DivBackward2."""
+
+    __slots__ = ("mode",)
+    node_name = "DivBackward2"
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def forward(self, a: Any, b: Any) -> np.ndarray:
+        floor = np.floor_divide(a, b)
+        if self.mode == "floor":
+            return floor
+        if np.result_type(a, b).kind in "iub":  # truncate toward 0: one up where floor went down
+            return np.where((np.remainder(a, b) != 0) & ((a < 0) != (b < 0)), floor + 1, floor)
+        return np.trunc(np.true_divide(a, b))
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        zero = xp.zeros_like(g)
+        return zero, zero
+
+
 class Remainder(Op):
     """``a % b`` with the divisor's sign; d/da = 1, d/db = -floor(a / b), as torch."""
 
