@@ -126,14 +126,16 @@ def test_losses_backpropagate_into_a_model() -> None:
     assert np.isfinite(loss.item())
 
 
+def _names(node, depth):
+    """Node names below ``node``, ``depth`` levels deep (torch's namespace prefix dropped)."""
+    if node is None or depth == 0:
+        return None
+    return node.name().split("::")[-1], [_names(n, depth - 1) for n, _ in node.next_functions]
+
+
 def _cross_entropy_graphs(lib) -> dict:
     """Graph names, loss and logits' gradient for class-index targets, as in torch."""
     functional = nn.functional if lib is tg else lib.nn.functional
-
-    def names(node, depth=3):
-        if node is None or depth == 0:
-            return None
-        return node.name().split("::")[-1], [names(n, depth - 1) for n, _ in node.next_functions]
 
     rng = np.random.default_rng(1)
     logits = rng.standard_normal((5, 4)).astype(np.float32)
@@ -151,7 +153,7 @@ def _cross_entropy_graphs(lib) -> dict:
                 target = lib.from_numpy(np.full(5, 3))
                 loss = functional.cross_entropy(x, target, **{**kw, "ignore_index": 3})
             (loss * loss).sum().backward()
-            found[str(kw), case] = (names(loss.grad_fn), loss.detach().numpy(), x.grad.numpy())
+            found[str(kw), case] = (_names(loss.grad_fn, 3), loss.detach().numpy(), x.grad.numpy())
     return found
 
 
@@ -167,11 +169,6 @@ def test_cross_entropy_records_nll_over_log_softmax_as_torch() -> None:
 def test_cross_entropy_with_probabilities_records_torch_graph() -> None:
     torch = pytest.importorskip("torch")
 
-    def names(node, depth=6):
-        if node is None or depth == 0:
-            return None
-        return node.name().split("::")[-1], [names(n, depth - 1) for n, _ in node.next_functions]
-
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((3, 4)).astype(np.float32)
     target = rng.random((3, 4)).astype(np.float32)
@@ -184,7 +181,7 @@ def test_cross_entropy_with_probabilities_records_torch_graph() -> None:
             x = lib.from_numpy(logits.copy()).requires_grad_()
             loss = functional.cross_entropy(x, lib.from_numpy(target.copy()), reduction=reduction)
             (loss * loss).sum().backward()
-            runs.append((names(loss.grad_fn), loss.detach().numpy(), x.grad.numpy()))
+            runs.append((_names(loss.grad_fn, 6), loss.detach().numpy(), x.grad.numpy()))
         found.append(runs)
     for (graph, loss, grad), (want_graph, want_loss, want_grad) in zip(*found):
         assert graph == want_graph  # DivBackward1 over NegBackward0 over SumBackward0 for mean
