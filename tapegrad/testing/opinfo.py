@@ -105,6 +105,16 @@ def _binary_samples(
     return samples
 
 
+def _remainder_samples(rng: np.random.Generator) -> list[Sample]:
+    """Dividends whose quotient sits mid-way between integers, so ``a % b`` is smooth there."""
+    samples = []
+    for shape, desc in (((2, 3), "same shape"), ((3,), "vector")):
+        b = rng.uniform(1.5, 2.5, shape) * rng.choice([-1.0, 1.0], shape)
+        a = b * (rng.integers(-2, 3, shape) + rng.uniform(0.25, 0.75, shape))
+        samples.append(Sample((a, b), desc))
+    return samples
+
+
 def _unary_samples(
     make: Callable[..., Array], **kwargs: Any
 ) -> Callable[[np.random.Generator], list[Sample]]:
@@ -439,6 +449,9 @@ OPS: list[OpInfo] = [
         lambda ns, a, b: a.mm(b),
         np.matmul,
         _fixed((((3, 4), (4, 2)), "3x4 @ 4x2", {}), (((1, 5), (5, 1)), "row @ column", {})),
+    ),
+    _op(
+        "remainder", "RemainderBackward1", lambda ns, a, b: a % b, np.remainder, _remainder_samples
     ),
     _op(
         "mse_loss",
