@@ -1228,18 +1228,32 @@ def _collect_scalar_types(data: Any, found: set[np.dtype]) -> None:
             found.add(_dtypes.DEFAULT_FLOAT.np)
 
 
-def _ragged_message(data: Any, dim: int = 0) -> str:
-    """PyTorch's message for nested lists of unequal lengths."""
-    items = list(data)
-    lengths = [len(x) if isinstance(x, list | tuple) else None for x in items]
-    first = lengths[0] if lengths else None
-    for n in lengths:
-        if n != first:
-            return f"expected sequence of length {first} at dim {dim + 1} (got {n or 0})"
-    for x in items:
-        if isinstance(x, list | tuple):
-            return _ragged_message(x, dim + 1)
-    return "could not build a tensor from this data (nested lists of unequal lengths?)"
+def _ragged_message(data: Any) -> str:
+    """Why nested lists do not make a tensor, in torch's words: the shape comes from the first
+    element at each depth, and the first sequence of another length is reported."""
+    sizes = []
+    first = data
+    while isinstance(first, list | tuple):
+        sizes.append(len(first))
+        first = first[0] if first else None
+    return _ragged_at(data, sizes, 0) or "could not build a tensor from this data"
+
+
+def _ragged_at(seq: Any, sizes: list[int], dim: int) -> str | None:
+    if len(seq) != sizes[dim]:
+        return f"expected sequence of length {sizes[dim]} at dim {dim} (got {len(seq)})"
+    for item in seq:
+        if dim + 1 < len(sizes):
+            if not isinstance(item, list | tuple):
+                raise TypeError("not a sequence")
+            message = _ragged_at(item, sizes, dim + 1)
+            if message:
+                return message
+        elif isinstance(item, list | tuple):  # a number was expected here
+            if isinstance(seq[0], builtins.float):
+                raise TypeError(f"must be real number, not {type(item).__name__}")
+            raise TypeError(f"'{type(item).__name__}' object cannot be interpreted as an integer")
+    return None
 
 
 def _edge_of(t: Any) -> tuple[Node | None, int]:

@@ -647,3 +647,18 @@ def test_div_rounding_modes_as_torch(call_outcomes):
         return found
 
     assert results(tg) == results(torch)
+
+
+def test_ragged_and_mixed_lists_are_explained_as_torch(call_outcomes):
+    torch = pytest.importorskip("torch")
+
+    def calls(lib):
+        return {
+            "number then list": lambda: lib.tensor([0, [1, 2]]),
+            "float then list": lambda: lib.tensor([0.0, [1, 2]]),
+            "list then number": lambda: lib.tensor([[1, 2], 3]),
+            "short row": lambda: lib.tensor([[1, 2], [3]]),
+            "deep short row": lambda: lib.tensor([[[1], [2]], [[3], [4, 5]]]),
+        }
+
+    assert call_outcomes(calls(tg)) == call_outcomes(calls(torch))
