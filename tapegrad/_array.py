@@ -5,6 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 
+def sign(a: np.ndarray) -> np.ndarray:
+    """``np.sign`` with torch's ``sign(nan) = 0``; always an array (0-d input included)."""
+    out = np.sign(a, out=np.empty_like(a))
+    if out.dtype.kind == "f":
+        out[np.isnan(out)] = 0
+    return out
+
+
+def wrapped_int(value: int, dtype: np.dtype) -> np.ndarray:
+    """A Python int beyond an integer dtype's range, wrapped around as C (and torch) do:
+    uint8 + 300 adds 44; numpy refuses such an int."""
+    return np.array(value, dtype=np.int64).astype(dtype)
+
+
 def sum_to(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum `grad` over the axes that broadcasting added or stretched so it has `shape`.
 

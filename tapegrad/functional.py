@@ -205,11 +205,7 @@ def arange(
 
 def _bound(value: Any) -> Any:
     """An arange bound as a Python number (a one-element tensor gives its value)."""
-    if isinstance(value, Tensor):
-        return value.item()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    return value.item() if isinstance(value, Tensor | np.generic) else value
 
 
 def _number(value: float) -> str:

@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from tapegrad import _dtypes
-from tapegrad._array import broadcast_error, normalize_dim, normalize_dims, shape_str
+from tapegrad._array import (
+    broadcast_error,
+    normalize_dim,
+    normalize_dims,
+    shape_str,
+    wrapped_int,
+)
 from tapegrad._printing import format_tensor
 from tapegrad.autograd import anomaly, grad_mode
 from tapegrad.autograd.engine import run_backward
@@ -34,7 +40,6 @@ _grad_state = grad_mode._state
 _anomaly_state = anomaly._state
 _NO_EDGE = (None, 0)
 _SCALARS = (int, float, bool)
-_COMPARABLE = (numbers.Number, np.ndarray, np.generic)  # what == compares with, besides Tensor
 # torch words its requires_grad errors by the call: factories, the setter, requires_grad_()
 FLOAT_OR_COMPLEX_ONLY = "Only Tensors of floating point and complex dtype can require gradients"
 SETTER_FLOAT_OR_COMPLEX_ONLY = (
@@ -524,14 +529,18 @@ class Tensor:
         """``self + alpha * other``."""
         if alpha == 1:
             return _binary(E.Add, self, other)
-        return _binary(functools.partial(E.AddScaled, _alpha(alpha, self, other)), self, other)
+        return _binary(
+            functools.partial(E.AddScaled, _checked_alpha(alpha, self, other)), self, other
+        )
 
     def sub(self, other: Any, alpha: float = 1) -> Tensor:
         """``self - alpha * other``."""
         _check_bool_sub(self, other)
         if alpha == 1:
             return _binary(E.Sub, self, other)
-        return _binary(functools.partial(E.SubScaled, _alpha(alpha, self, other)), self, other)
+        return _binary(
+            functools.partial(E.SubScaled, _checked_alpha(alpha, self, other)), self, other
+        )
 
     def mul(self, other: Any) -> Tensor:
         """Elementwise product."""
@@ -995,12 +1004,12 @@ class Tensor:
         return _compare(np.greater_equal, self, other)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        if not isinstance(other, (Tensor, *_COMPARABLE)):
+        if not isinstance(other, _COMPARABLE):
             return NotImplemented  # as torch: t == None is False, t != 'a' is True
         return _compare(np.equal, self, other)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        if not isinstance(other, (Tensor, *_COMPARABLE)):
+        if not isinstance(other, _COMPARABLE):
             return NotImplemented
         return _compare(np.not_equal, self, other)
 
@@ -1151,6 +1160,7 @@ def _wrap(
 
 
 _new_tensor = object.__new__
+_COMPARABLE = (Tensor, numbers.Number, np.ndarray, np.generic)  # what == compares with
 
 
 def _user_attributes(t: Tensor) -> dict[str, Any]:
@@ -1471,19 +1481,13 @@ def _binary(op_cls: type[Op], a: Tensor, b: Any, reflected: bool = False) -> Ten
         if message is None:
             raise
         raise RuntimeError(message) from None
-    except OverflowError:
-        # a Python int beyond an integer tensor's range: torch wraps it around (uint8 + 300
-        # adds 44), numpy refuses it
-        ad, bd = _wrapped_ints(ad), _wrapped_ints(bd, like=ad)
+    except OverflowError:  # a Python int beyond the other operand's integer range
+        if type(bd) is builtins.int:
+            bd = wrapped_int(bd, ad.dtype)
+        else:
+            ad = wrapped_int(ad, bd.dtype)
         out = op.forward(ad, bd)
     return _finish(op, (a, b), (ad, bd), out)
-
-
-def _wrapped_ints(value: Any, like: Any = None) -> Any:
-    """A Python int as an array of ``like``'s integer dtype, wrapped around as C does."""
-    if type(value) is not builtins.int or like is None:
-        return value
-    return np.array(value, dtype=np.int64).astype(np.asarray(like).dtype)
 
 
 _DIV = E.Div
@@ -1650,16 +1654,14 @@ def _check_bool_sub(a: Tensor, other: Any) -> None:
         )
 
 
-def _alpha(alpha: Any, a: Tensor, other: Any) -> Any:
+def _checked_alpha(alpha: Any, a: Tensor, other: Any) -> Any:
     """``alpha`` checked as torch checks it: no float scale for integer inputs."""
-    other_kind = (
-        other.data.dtype.kind
-        if isinstance(other, Tensor)
-        else "f"
-        if isinstance(other, float)
-        else "i"
+    if not isinstance(alpha, float) or a.data.dtype.kind not in "iub":
+        return alpha
+    other_is_int = (
+        other.data.dtype.kind in "iub" if isinstance(other, Tensor) else type(other) is not float
     )
-    if isinstance(alpha, float) and a.data.dtype.kind in "iub" and other_kind in "iub":
+    if other_is_int:
         raise RuntimeError(
             "For integral input tensors, argument alpha must not be a floating point number."
         )
@@ -1689,9 +1691,7 @@ def _inplace(
         raise RuntimeError(
             f"{prefix or 'A view'} was created in no_grad mode {NO_GRAD_VIEW_INPLACE}"
         )
-    if _grad_state.enabled and (
-        t._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
-    ):
+    if _recorded_inplace(t, other):
         if t.grad_fn is None and t._requires_grad:
             raise RuntimeError(
                 LEAF_INPLACE

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.autograd import grad_mode
+from tapegrad.autograd import anomaly, grad_mode
 
 Edge = tuple["Node | None", int]
 Hook = Callable[[Any], Any]
@@ -198,7 +198,6 @@ def check_version(
     if counter[0] == expected:
         return
     from tapegrad._array import shape_str
-    from tapegrad.autograd import anomaly
 
     where = (
         ""

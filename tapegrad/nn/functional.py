@@ -120,11 +120,7 @@ def cross_entropy(
     (N,), () or (N, d1, ...), or float probabilities of ``input``'s shape. Targets equal to
     ``ignore_index`` contribute nothing and are left out of the mean.
     """
-    input = _tensor_arg(input, "input", "cross_entropy")  # noqa: A001
-    target = _tensor_arg(target, "target", "cross_entropy")
-    _check_reduction(reduction)
-    if input.ndim == 0:
-        raise RuntimeError("cross_entropy: input must have at least 1 dimension, got a 0-d tensor")
+    input, target = _class_loss_args(input, target, reduction, "cross_entropy")  # noqa: A001
     class_dim = 0 if input.ndim == 1 else 1
     if target.shape == input.shape:
         return _soft_cross_entropy(input, target, class_dim, reduction)
@@ -140,13 +136,24 @@ def nll_loss(
 ) -> Tensor:
     """Negative log likelihood of log-probabilities ``input`` ((N, C), (C,) or (N, C, d1,
     ...)) at the class indices ``target``; ``ignore_index`` as in ``cross_entropy``."""
-    input = _tensor_arg(input, "input", "nll_loss")  # noqa: A001
-    target = _tensor_arg(target, "target", "nll_loss")
-    _check_reduction(reduction)
-    if input.ndim == 0:
-        raise RuntimeError("nll_loss: input must have at least 1 dimension, got a 0-d tensor")
+    input, target = _class_loss_args(input, target, reduction, "nll_loss")  # noqa: A001
     _check_class_target(input, target)
     return _nll_loss(input, target, ignore_index, reduction)
+
+
+def _class_loss_args(
+    input: Any,  # noqa: A002
+    target: Any,
+    reduction: str,
+    name: str,
+) -> tuple[Tensor, Tensor]:
+    """The checks cross_entropy and nll_loss share: Tensors, a known reduction, input >= 1-d."""
+    input = _tensor_arg(input, "input", name)  # noqa: A001
+    target = _tensor_arg(target, "target", name)
+    _check_reduction(reduction)
+    if input.ndim == 0:
+        raise RuntimeError(f"{name}: input must have at least 1 dimension, got a 0-d tensor")
+    return input, target
 
 
 def _nll_loss(logp: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tapegrad._array import sum_to
+from tapegrad._array import sign, sum_to
 from tapegrad.autograd.function import SECOND_BACKWARD, AccumulateGrad, Node, check_version
 
 OUT = -1  # position of the op's own result in ``Op.saves``
@@ -30,12 +30,7 @@ class ArrayNamespace:
     def where(cond: Any, a: Any, b: Any) -> np.ndarray:
         return np.where(cond, a, b)
 
-    @staticmethod
-    def sign(a: np.ndarray) -> np.ndarray:
-        out = np.sign(a)
-        if out.dtype.kind == "f":
-            out = np.where(np.isnan(out), 0, out)  # torch: sign(nan) = 0 (so abs'(nan) = 0)
-        return out
+    sign = staticmethod(sign)  # sign(nan) = 0, so abs'(nan) = 0, as torch
 
     @staticmethod
     def zeros_like(a: np.ndarray) -> np.ndarray:

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad._array import sign, wrapped_int
 from tapegrad.ops import base
-from tapegrad.ops.base import OUT, Op
+from tapegrad.ops.base import OUT, HoldingOp, Op
 
 # ----------------------------------------------------------------------------- arithmetic
 
@@ -141,8 +142,8 @@ class Rsub(Op):
     def forward(self, a: np.ndarray, other: Any) -> np.ndarray:
         try:
             return other - a
-        except OverflowError:  # an int beyond an integer dtype: wrapped around, as torch
-            return np.array(other, dtype=np.int64).astype(a.dtype) - a
+        except OverflowError:
+            return wrapped_int(other, a.dtype) - a
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
         return (-g,)
@@ -336,10 +337,7 @@ class Sign(Op):
     node_name = "SignBackward0"
 
     def forward(self, a: np.ndarray) -> np.ndarray:
-        out = np.sign(a, out=np.empty_like(a))  # an array even for 0-d input
-        if out.dtype.kind == "f":
-            out[np.isnan(out)] = 0  # torch: sign(nan) = 0
-        return out
+        return sign(a)
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
         return (xp.zeros_like(g),)
@@ -494,10 +492,11 @@ class Minimum(Maximum):
     _pick = staticmethod(np.minimum)
 
 
-class Where(Op):
+class Where(HoldingOp):
     """``where(cond, a, b)``; the condition is a constant, not an input of the node."""
 
     node_name = "WhereBackward0"
+    held = ("cond",)
 
     def forward(self, a: Any, b: Any, cond: np.ndarray) -> np.ndarray:
         self.cond = cond

@@ -66,13 +66,18 @@ class SumToSize(Op):
         return (xp.expand(g, self.shape),)
 
 
+def _mean_all(a: np.ndarray) -> np.ndarray:
+    """The mean of every element: np.mean's arithmetic (sum / size) without its Python-level
+    overhead; NaN when empty."""
+    return a.sum() / a.dtype.type(a.size) if a.size else np.array(np.nan, dtype=a.dtype)
+
+
 class Mean(Op):
     node_name = "MeanBackward0"
 
     def forward(self, a: np.ndarray) -> np.ndarray:
         self.shape = a.shape
-        # NOTE: sum / size is np.mean's arithmetic without its Python-level overhead
-        return a.sum() / a.dtype.type(a.size) if a.size else np.array(np.nan, dtype=a.dtype)
+        return _mean_all(a)
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
         return (xp.expand(g / max(int(np.prod(self.shape)), 1), self.shape),)
@@ -231,11 +236,7 @@ class MseLoss(Op):
         squared *= squared
         if reduction == "none":
             return squared
-        if reduction == "sum":
-            return squared.sum()
-        if not squared.size:
-            return np.array(np.nan, dtype=squared.dtype)
-        return squared.sum() / squared.dtype.type(squared.size)  # np.mean's arithmetic
+        return squared.sum() if reduction == "sum" else _mean_all(squared)
 
     def backward(self, xp: Any, g: Any, a: Any, target: Any) -> tuple[Any, ...]:
         (na, _), (nt, _) = self._edges
@@ -249,12 +250,13 @@ class MseLoss(Op):
         )
 
 
-class NllLoss(Op):
+class NllLoss(HoldingOp):
     """``nll_loss`` of (N, C) or (C,) log-probabilities and class indices, as one node:
     ``-logp[i, target[i]]`` over the rows whose target is not ``ignore_index``, reduced by
     mean (over those rows), sum or none."""
 
     node_name = "NllLossBackward0"
+    held = ("key",)
 
     def forward(
         self, logp: np.ndarray, labels: np.ndarray, ignore_index: int, reduction: str
