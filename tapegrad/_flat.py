@@ -25,7 +25,7 @@ class FlatGrads:
 
     def __init__(self, params: Sequence[Tensor]) -> None:
         self.params = list(params)
-        self.datas = [p.data for p in self.params]
+        self.datas = [p._data for p in self.params]
         sizes = [d.size for d in self.datas]
         self.buffer = np.zeros(sum(sizes), self.datas[0].dtype)
         self.scaled = np.empty_like(self.buffer)
@@ -35,7 +35,7 @@ class FlatGrads:
         for p, data, size in zip(self.params, self.datas, sizes):
             view = self.buffer[start : start + size].reshape(data.shape)
             if p._grad is not None:
-                view[...] = p._grad.data
+                view[...] = p._grad._data
             p._grad = grad = _wrap(view)
             self.grads.append(grad)
             self.deltas.append(self.scaled[start : start + size].reshape(data.shape))
@@ -54,22 +54,22 @@ class FlatGrads:
         parameter keeps ``.grad`` None)."""
         if not params or len({id(p) for p in params}) != len(params):
             return False
-        dtype = params[0].data.dtype
+        dtype = params[0]._data.dtype
         return all(
             isinstance(p, Tensor)
             and p.grad_fn is None
             and p._requires_grad
-            and p.data.dtype == dtype
+            and p._data.dtype == dtype
             and dtype.kind == "f"
-            and p.data.flags.writeable
-            and (p._grad is None or p._grad.shape == p.data.shape)
+            and p._data.flags.writeable
+            and (p._grad is None or p._grad.shape == p._data.shape)
             for p in params
         )
 
     def intact(self) -> bool:
         """True while every parameter still has its array and its ``.grad`` view."""
         for p, data, grad in zip(self.params, self.datas, self.grads):
-            if p.data is not data or p._grad is not grad or grad.data.base is not self.buffer:
+            if p._data is not data or p._grad is not grad or grad._data.base is not self.buffer:
                 return False
         return True
 
@@ -78,7 +78,7 @@ class FlatGrads:
         with one multiply and one fill for all of them. Call only while ``intact()``."""
         np.multiply(self.buffer, lr, out=self.scaled)
         subtract = np.subtract  # ``out`` given positionally: cheaper than by keyword
-        for data, delta in zip(self.datas, self.deltas):  # intact: each p.data is data
+        for data, delta in zip(self.datas, self.deltas):  # intact: each p._data is data
             subtract(data, delta, data)
         for counter in self.counters:
             counter[0] += 1

@@ -22,14 +22,20 @@ import numpy as np
 from tapegrad._array import shape_str
 from tapegrad.autograd.grad_mode import is_grad_enabled
 from tapegrad.ops import shape as S
-from tapegrad.tensor import LEAF_INPLACE, Tensor, _run_op, _scalar_type_name, _to_array
+from tapegrad.tensor import (
+    LEAF_INPLACE,
+    Tensor,
+    _run_op,
+    _scalar_type_name,
+    _to_array,
+    _type_name,
+)
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PY_SSIZE_MAX = sys.maxsize
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _MASK_DTYPES = (np.dtype(np.bool_), np.dtype(np.uint8))
 _INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32), *_MASK_DTYPES)
-_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes defined in Python, named without module
 _SEQUENCE_AS_TUPLE_MAX = 32
 # torch's C++ type names in "value cannot be converted" (half is checked as double)
 _CXX_NAMES = {
@@ -91,7 +97,7 @@ def getitem(t: Tensor, key: Any) -> Tensor:
     if plan.indices:
         return _index(out, _index_info(out.shape, plan.indices))
     if out is t:
-        return _run_op(S.Alias(), (t,), (t.data,), shape=t.shape)
+        return _run_op(S.Alias(), (t,), (t._data,), shape=t.shape)
     return out
 
 
@@ -102,7 +108,7 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
         return  # torch does nothing at all, whatever the value's shape
     # a lone True only adds a dimension here: torch copies into ``t.unsqueeze(0)``
     plan = _plan(t.shape, None if key is True else key)
-    dst = t.data
+    dst = t._data
     for kind, dim, arg in plan.steps:
         dst = _view_array(dst, kind, dim, arg)
     is_view = bool(plan.steps)
@@ -257,7 +263,7 @@ def _count_specified(items: tuple[Any, ...]) -> int:
     """Dimensions a key consumes: a mask tensor its ndim; None, ... and bools none."""
     count = 0
     for obj in items:
-        if isinstance(obj, Tensor) and obj.data.dtype in _MASK_DTYPES:
+        if isinstance(obj, Tensor) and obj._data.dtype in _MASK_DTYPES:
             count += obj.ndim
         elif not (obj is None or obj is Ellipsis or isinstance(obj, bool)):
             count += 1
@@ -269,7 +275,7 @@ def _index_object(obj: Any) -> int | np.ndarray:
     if _is_long(obj):
         return _as_long(obj)
     if isinstance(obj, Tensor):
-        return obj.data
+        return obj._data
     if _is_sequence(obj):
         return _sequence_index(obj)
     try:
@@ -338,14 +344,6 @@ def _slice_index(value: Any) -> int:
     return max(-_PY_SSIZE_MAX - 1, min(_PY_SSIZE_MAX, operator.index(value)))
 
 
-def _type_name(obj: Any) -> str:
-    """CPython's ``tp_name``: ``float``, ``numpy.float32``, or a Python class's own name."""
-    cls = type(obj)
-    if cls.__flags__ & _HEAP_TYPE or cls.__module__ == "builtins":
-        return cls.__name__
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 def _warn(message: str) -> None:
     """Warn at the first caller outside tapegrad, wherever in the package this runs."""
     frame, level = sys._getframe(1), 2
@@ -362,7 +360,7 @@ def _view_tensor(t: Tensor, kind: str, dim: int, arg: Any) -> Tensor:
     if kind == "unsqueeze":
         return t.unsqueeze(dim)
     op = S.Select() if kind == "select" else S.Slice()
-    return _run_op(op, (t,), (t.data,), key=(slice(None),) * dim + (arg,))
+    return _run_op(op, (t,), (t._data,), key=(slice(None),) * dim + (arg,))
 
 
 def _view_array(a: np.ndarray, kind: str, dim: int, arg: Any) -> np.ndarray:
@@ -466,10 +464,10 @@ def _check_mask(shape: tuple[int, ...], mask: np.ndarray, start: int) -> None:
 def _index(t: Tensor, info: _IndexInfo) -> Tensor:
     """One Index op; numpy finds bad indices, torch's message names them."""
     try:
-        return _run_op(S.Index(), (t,), (t.data,), key=info.key())
+        return _run_op(S.Index(), (t,), (t._data,), key=info.key())
     except IndexError:
         if not math.prod(info.result()):  # torch reads no index when the result is empty
-            return _run_op(S.Index(), (t,), (t.data,), key=info.key(zeros=True))
+            return _run_op(S.Index(), (t,), (t._data,), key=info.key(zeros=True))
         _check_bounds(info)
         raise
 
@@ -493,10 +491,10 @@ def _check_bounds(info: _IndexInfo) -> None:
 def _value_array(t: Tensor, value: Any) -> np.ndarray:
     """The value as an array: a tensor's data, or a Python number converted to ``t``'s dtype."""
     if isinstance(value, Tensor):
-        return value.data
+        return value._data
     if isinstance(value, bool | float | complex) or _is_long(value):
-        return _scalar_array(value, t.data.dtype)
-    raise TypeError(f"can't assign a {_type_name(value)} to a {_tensor_type(t.data.dtype)}")
+        return _scalar_array(value, t._data.dtype)
+    raise TypeError(f"can't assign a {_type_name(value)} to a {_tensor_type(t._data.dtype)}")
 
 
 def _tensor_type(dtype: np.dtype) -> str:

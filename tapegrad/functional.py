@@ -100,14 +100,14 @@ def full(
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with ``t``'s shape and dtype."""
     _check_like_input(t, "ones_like")
-    np_dtype = t.data.dtype if dtype is None else _dtypes.to_numpy_dtype(dtype)
+    np_dtype = t._data.dtype if dtype is None else _dtypes.to_numpy_dtype(dtype)
     return _leaf(np.ones(t.shape, np_dtype), requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with ``t``'s shape and dtype."""
     _check_like_input(t, "zeros_like")
-    np_dtype = t.data.dtype if dtype is None else _dtypes.to_numpy_dtype(dtype)
+    np_dtype = t._data.dtype if dtype is None else _dtypes.to_numpy_dtype(dtype)
     return _leaf(np.zeros(t.shape, np_dtype), requires_grad)
 
 
@@ -321,11 +321,11 @@ def where(condition: Tensor, input: Any = _NOTHING, other: Any = _NOTHING) -> An
     """``input`` where ``condition`` is true, else ``other`` (broadcast together). With the
     condition alone: the indices of its nonzero elements, one int64 tensor per dimension."""
     if input is _NOTHING and other is _NOTHING:
-        data = _as_tensor(condition).data
+        data = _as_tensor(condition)._data
         return tuple(_wrap(i.astype(np.int64)) for i in np.nonzero(np.atleast_1d(data)))
     if input is _NOTHING or other is _NOTHING:
         raise TypeError("where() takes a condition alone, or a condition, input and other")
-    cond = _as_tensor(condition).data
+    cond = _as_tensor(condition)._data
     if cond.dtype != np.bool_:
         raise RuntimeError(
             f"where expected condition to be a boolean tensor, but got a tensor "
@@ -339,15 +339,15 @@ def where(condition: Tensor, input: Any = _NOTHING, other: Any = _NOTHING) -> An
                 np.float32 if isinstance(input, float) or isinstance(other, float) else np.int64
             )
         )
-    ad = a.data if a is not None else input
-    bd = b.data if b is not None else other
+    ad = a._data if a is not None else input
+    bd = b._data if b is not None else other
     if a is not None and b is not None and ad.dtype != bd.dtype:
         target = _result_dtype(a, b)  # computed in; no cast recorded, as torch (see _binary)
         ad, bd = ad.astype(target, copy=False), bd.astype(target, copy=False)
     elif b is None:
-        ad = _promote_scalar(a, other).data  # an int tensor with 0.5: float32, as torch
+        ad = _promote_scalar(a, other)._data  # an int tensor with 0.5: float32, as torch
     elif a is None:
-        bd = _promote_scalar(b, input).data
+        bd = _promote_scalar(b, input)._data
     shapes = [np.shape(cond), np.shape(ad), np.shape(bd)]
     for x, y in ((0, 1), (0, 2), (1, 2)):
         message = broadcast_error(shapes[x], shapes[y])
@@ -375,8 +375,8 @@ def _join_inputs(tensors: Sequence[Tensor], name: str) -> list[Tensor]:
 
 def _promoted_arrays(parts: Sequence[Tensor]) -> list[np.ndarray]:
     """The parts' arrays in their common dtype (no cast recorded, as torch: see _binary)."""
-    target = _join_dtype([p.data.dtype for p in parts])
-    return [p.data.astype(target, copy=False) for p in parts]
+    target = _join_dtype([p._data.dtype for p in parts])
+    return [p._data.astype(target, copy=False) for p in parts]
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:

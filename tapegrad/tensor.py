@@ -60,6 +60,7 @@ NON_LEAF_NO_GRAD = (
     "var.detach()."
 )
 _FLOAT_KIND = "f"
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes defined in Python, named without module
 
 NON_LEAF_GRAD_WARNING = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
@@ -83,7 +84,7 @@ class Tensor:
     # Hot fields are slots; rarely set ones (grad, hooks, accumulator...) are class defaults
     # shadowed in a lazily created __dict__, so making a tensor sets only five fields.
     __slots__ = (
-        "data",
+        "_data",
         "_requires_grad",
         "grad_fn",
         "_output_nr",
@@ -103,7 +104,7 @@ class Tensor:
     __array_ufunc__ = None  # numpy defers to our reflected operators (ndarray * Tensor)
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
-        self.data = _to_array(data, dtype)
+        self._data = _to_array(data, dtype)
         self._requires_grad = False
         self.grad_fn = None
         self._output_nr = 0
@@ -116,33 +117,33 @@ class Tensor:
     @property
     def shape(self) -> tuple[int, ...]:
         """The size of each dimension."""
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> _dtypes.dtype:
         """The element type, e.g. ``tapegrad.float32``."""
-        return _dtypes._BY_NP[self.data.dtype]
+        return _dtypes._BY_NP[self._data.dtype]
 
     @property
     def ndim(self) -> int:
         """Number of dimensions."""
-        return self.data.ndim
+        return self._data.ndim
 
     def size(self, dim: int | None = None) -> Any:
         """The shape, or the size of one dimension."""
         if dim is None:
-            return self.data.shape
+            return self._data.shape
         if not self.ndim:
             raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
-        return self.data.shape[normalize_dim(dim, self.ndim)]
+        return self._data.shape[normalize_dim(dim, self.ndim)]
 
     def dim(self) -> int:
         """Number of dimensions."""
-        return self.data.ndim
+        return self._data.ndim
 
     def numel(self) -> int:
         """Number of elements."""
-        return self.data.size
+        return self._data.size
 
     @property
     def is_leaf(self) -> bool:
@@ -171,7 +172,7 @@ class Tensor:
         """torch's checks, each with the wording of the call that reached it."""
         if self.grad_fn is not None:
             raise RuntimeError(NON_LEAF_REQUIRES_GRAD if value else NON_LEAF_NO_GRAD)
-        if value and self.data.dtype.kind != _FLOAT_KIND:
+        if value and self._data.dtype.kind != _FLOAT_KIND:
             raise RuntimeError(dtype_message)
         self._requires_grad = bool(value)
 
@@ -196,12 +197,12 @@ class Tensor:
                     f"of size '{list(self.shape)}'. Please ensure that the gradient and the "
                     "tensor are the same size"
                 )
-            if value.data.dtype != self.data.dtype:
+            if value._data.dtype != self._data.dtype:
                 # torch's words, without its hint about grad_dtype (tapegrad has none)
                 raise RuntimeError(
                     "attempting to assign a gradient with dtype "
-                    f"'{_torch_dtype_name(value.data.dtype)}' to a tensor with grad_dtype "
-                    f"'{_scalar_type_name(self.data.dtype)}'. The gradient must match the "
+                    f"'{_torch_dtype_name(value._data.dtype)}' to a tensor with grad_dtype "
+                    f"'{_scalar_type_name(self._data.dtype)}'. The gradient must match the "
                     "tensor's grad_dtype (defaults to the tensor's dtype)."
                 )
         self._grad = value
@@ -229,39 +230,57 @@ class Tensor:
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
             )
-        return self.data
+        return self._data
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(
-                f"a Tensor with {self.data.size} elements cannot be converted to Scalar"
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
             )
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self) -> Any:
         """The data as (nested) Python lists."""
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        return self._data if dtype is None else self._data.astype(dtype)
 
     def detach(self) -> Tensor:
         """A tensor sharing this data and version counter, outside the graph."""
-        return _wrap(self.data, vc=self._vc)
+        return _wrap(self._data, vc=self._vc)
+
+    @property
+    def data(self) -> Tensor:
+        """A tensor sharing this data, outside the graph, as torch's ``.data``: unlike
+        ``detach()`` it has its own version counter, so autograd does not see in-place
+        changes made through it (``p.data -= lr * p.grad``, ``p.grad.data.zero_()``)."""
+        return _wrap(self._data)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {_type_name(value)}")
+        if self._requires_grad and value._data.dtype.kind != _FLOAT_KIND:
+            raise RuntimeError(
+                "data set to a tensor that requires gradients must be floating point or "
+                "complex dtype"
+            )
+        self._data = value._data
 
     def clone(self) -> Tensor:
         """A copy that stays in the graph (CloneBackward0)."""
-        return _run_op(E.Clone(), (self,), (self.data,))
+        return _run_op(E.Clone(), (self,), (self._data,))
 
     def to(self, dtype: Any) -> Tensor:
         """Cast to ``dtype`` (ToCopyBackward0 when recorded); self if already that dtype."""
         target = _dtypes.to_numpy_dtype(dtype)
-        if target == self.data.dtype:
+        if target == self._data.dtype:
             return self
         if target.kind != _FLOAT_KIND:
-            return _wrap(self.data.astype(target))
-        return _run_op(E.ToDtype(), (self,), (self.data,), np_dtype=target)
+            return _wrap(self._data.astype(target))
+        return _run_op(E.ToDtype(), (self,), (self._data,), np_dtype=target)
 
     def float(self) -> Tensor:
         """Cast to float32."""
@@ -288,25 +307,25 @@ class Tensor:
             suffix: str | None = f"grad_fn=<{self.grad_fn.name()}>"
         else:
             suffix = "requires_grad=True" if self._requires_grad else None
-        return format_tensor(self.data, self.data.dtype.name, suffix)
+        return format_tensor(self._data, self._data.dtype.name, suffix)
 
     __str__ = __repr__
 
     def __len__(self) -> int:
-        if not self.data.ndim:
+        if not self._data.ndim:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     def __iter__(self) -> Any:
-        if not self.data.ndim:
+        if not self._data.ndim:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self._data.shape[0]))
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
-            amount = "more than one value" if self.data.size else "no values"
+        if self._data.size != 1:
+            amount = "more than one value" if self._data.size else "no values"
             raise RuntimeError(f"Boolean value of Tensor with {amount} is ambiguous")
-        return bool(self.data.item())
+        return bool(self._data.item())
 
     def __float__(self) -> float:
         return builtins.float(self._python_scalar())
@@ -315,12 +334,12 @@ class Tensor:
         return builtins.int(self._python_scalar())
 
     def _python_scalar(self) -> Any:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
-        return self.data.item()
+        return self._data.item()
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return builtins.int(self.item())
 
@@ -333,7 +352,7 @@ class Tensor:
         as torch: no graph, no hooks, its own version counter."""
         if self.grad_fn is not None:
             raise RuntimeError(DEEPCOPY_NON_LEAF)
-        new = _rebuild_tensor(type(self), copy.deepcopy(self.data, memo), self._requires_grad, {})
+        new = _rebuild_tensor(type(self), copy.deepcopy(self._data, memo), self._requires_grad, {})
         memo[id(self)] = new
         if self._grad is not None:
             new._grad = copy.deepcopy(self._grad, memo)
@@ -351,7 +370,7 @@ class Tensor:
                 stacklevel=2,
             )
         attributes = _user_attributes(self)
-        return (_rebuild_tensor, (type(self), self.data, self._requires_grad, attributes))
+        return (_rebuild_tensor, (type(self), self._data, self._requires_grad, attributes))
 
     # ------------------------------------------------------------------ autograd
 
@@ -362,9 +381,9 @@ class Tensor:
         create_graph: bool = False,
     ) -> None:
         """Compute the gradient of this tensor with respect to the leaves of its graph."""
-        if gradient is None and not create_graph and self.grad_fn and self.data.size == 1:
+        if gradient is None and not create_graph and self.grad_fn and self._data.size == 1:
             # the common case, ``loss.backward()``: straight to the engine
-            seed = np.ones(self.data.shape, self.data.dtype)
+            seed = np.ones(self._data.shape, self._data.dtype)
             run_backward(((self.grad_fn, self._output_nr),), (seed,), bool(retain_graph), False)
             return
         from tapegrad.autograd import backward
@@ -401,7 +420,7 @@ class Tensor:
             if result is None:
                 return None
             _check_hook_result(hook, result, wrapped)
-            return result if isinstance(grad, Tensor) else result.data
+            return result if isinstance(grad, Tensor) else result._data
 
         hooks = self._node_hooks()
         handle = _RemovableHandle(hooks, (self._output_nr, call))
@@ -428,28 +447,30 @@ class Tensor:
         if isinstance(grad, Tensor):
             self._grad = grad if current is None else current + grad
         elif current is None:
-            self._grad = _wrap(np.array(grad, dtype=self.data.dtype))
+            self._grad = _wrap(np.array(grad, dtype=self._data.dtype))
         else:
-            self._grad = _wrap(current.data + grad)
+            self._grad = _wrap(current._data + grad)
 
     def _accumulate_grad(self, grad: Any, create_graph: bool) -> None:
         """Add an incoming gradient into ``.grad`` (called by AccumulateGrad)."""
-        if grad.shape != self.data.shape:
+        if grad.shape != self._data.shape:
             raise RuntimeError(
                 f"the gradient of a leaf has shape {tuple(grad.shape)} but the leaf now has "
-                f"shape {self.data.shape}: was its .data replaced between forward and backward?"
+                f"shape {self._data.shape}: was its .data replaced between forward and backward?"
             )
         current = self._grad
         if create_graph:
             self._grad = grad if current is None else current + grad
         elif current is None:
-            self._grad = _wrap(np.array(grad, dtype=self.data.dtype))
-        elif current.grad_fn is None and current.data.flags.writeable:
-            data = current.data
+            self._grad = _wrap(np.array(grad, dtype=self._data.dtype))
+        elif current.shape != grad.shape:  # a .grad left from before .data changed shape
+            raise RuntimeError(_inplace_shape_error(current.shape, grad.shape))
+        elif current.grad_fn is None and current._data.flags.writeable:
+            data = current._data
             np.add(data, grad, data)  # ``out`` positionally: keywords cost 0.3 us a call
             current._vc[0] += 1
         else:
-            self._grad = _wrap(current.data + grad)
+            self._grad = _wrap(current._data + grad)
 
     # ------------------------------------------------------------------ arithmetic
 
@@ -467,7 +488,7 @@ class Tensor:
     def __rsub__(self, other: Any) -> Tensor:
         _check_bool_sub(self, other)
         if isinstance(other, _SCALARS):
-            return _run_op(E.Rsub(), (self,), (_promote_scalar(self, other).data,), other=other)
+            return _run_op(E.Rsub(), (self,), (_promote_scalar(self, other)._data,), other=other)
         return _binary(E.Sub, self, other, reflected=True)
 
     def __mul__(self, other: Any) -> Tensor:
@@ -491,10 +512,10 @@ class Tensor:
         if isinstance(base, _SCALARS):
             me = (
                 self
-                if self.data.dtype.kind == _FLOAT_KIND or isinstance(base, int)
+                if self._data.dtype.kind == _FLOAT_KIND or isinstance(base, int)
                 else (self.float())
             )
-            return _run_op(E.Rpow(), (me,), (me.data,), base=base)
+            return _run_op(E.Rpow(), (me,), (me._data,), base=base)
         return _binary(E.PowTensor, self, base, reflected=True)
 
     # Augmented assignment is in place, as torch: ``p -= lr * p.grad`` updates ``p`` itself.
@@ -559,12 +580,12 @@ class Tensor:
 
     def neg(self) -> Tensor:
         """``-self``."""
-        if self.data.dtype == np.bool_:
+        if self._data.dtype == np.bool_:
             raise RuntimeError(
                 "Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
                 "to invert a mask, use the `~` or `logical_not()` operator instead."
             )
-        return _run_op(E.Neg(), (self,), (self.data,))
+        return _run_op(E.Neg(), (self,), (self._data,))
 
     def pow(self, exponent: Any) -> Tensor:
         """``self ** exponent`` for a number or a tensor exponent."""
@@ -572,9 +593,9 @@ class Tensor:
             return _binary(E.PowTensor, self, exponent)
         exponent = _scalar(exponent, "exponent")
         me = _promote_scalar(self, exponent)
-        if me.data.dtype.kind in "iu" and isinstance(exponent, int) and exponent < 0:
+        if me._data.dtype.kind in "iu" and isinstance(exponent, int) and exponent < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
-        return _run_op(E.Pow(), (me,), (me.data,), exponent=exponent)
+        return _run_op(E.Pow(), (me,), (me._data,), exponent=exponent)
 
     def reciprocal(self) -> Tensor:
         """``1 / self``."""
@@ -596,9 +617,9 @@ class Tensor:
 
     def abs(self) -> Tensor:
         """Elementwise absolute value; abs'(0) = 0."""
-        if self.data.dtype == np.bool_:
+        if self._data.dtype == np.bool_:
             raise NotImplementedError("\"abs_cpu\" not implemented for 'Bool'")
-        return _run_op(E.Abs(), (self,), (self.data,))
+        return _run_op(E.Abs(), (self,), (self._data,))
 
     def tanh(self) -> Tensor:
         """Elementwise hyperbolic tangent."""
@@ -610,10 +631,10 @@ class Tensor:
 
     def relu(self) -> Tensor:
         """``max(x, 0)``; relu'(0) = 0."""
-        if self.data.dtype == np.bool_:
+        if self._data.dtype == np.bool_:
             raise RuntimeError("Boolean inputs not supported for relu")
         op = E.Relu()
-        return _finish(op, (self,), (self.data,), op.forward(self.data))
+        return _finish(op, (self,), (self._data,), op.forward(self._data))
 
     def relu_(self) -> Tensor:
         """``relu`` in place (recorded as ``ReluBackward0`` on a non-leaf, as torch)."""
@@ -626,7 +647,7 @@ class Tensor:
         lo = None if min is None else _scalar(min, "min")
         hi = None if max is None else _scalar(max, "max")
         me = _promote_scalar(self, lo if lo is not None else hi)
-        return _run_op(E.Clamp(), (me,), (me.data,), min=lo, max=hi)
+        return _run_op(E.Clamp(), (me,), (me._data,), min=lo, max=hi)
 
     clip = clamp
 
@@ -643,19 +664,19 @@ class Tensor:
         shape = _shape_arg(size)
         if shape == self.shape:
             return self
-        return _run_op(R.SumToSize(), (self,), (self.data,), shape=shape)
+        return _run_op(R.SumToSize(), (self,), (self._data,), shape=shape)
 
     # ------------------------------------------------------------------ reductions
 
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         """Sum of all elements, or over ``dim`` (int or tuple); ``dtype``: computed in it
         (no cast node; the gradient comes back in the input's dtype), as torch."""
-        me, data = self, self.data
+        me, data = self, self._data
         if dtype is not None:
             data = data.astype(_dtypes.to_numpy_dtype(dtype), copy=False)
         elif data.dtype.kind in "bui":
             me = self.long()
-            data = me.data
+            data = me._data
         if dim is None:
             return _run_op(R.Sum(), (me,), (data,))
         axes = normalize_dims(dim, me.ndim) or tuple(range(me.ndim))  # torch: () means all
@@ -663,7 +684,7 @@ class Tensor:
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         """Mean of all elements, or over ``dim``; ``dtype`` as in ``sum``."""
-        data = self.data
+        data = self._data
         if dtype is not None:
             data = data.astype(_dtypes.to_numpy_dtype(dtype), copy=False)
         if data.dtype.kind != _FLOAT_KIND:
@@ -691,10 +712,10 @@ class Tensor:
         if isinstance(dim, Tensor):
             return _binary(pairwise, self, dim)
         if dim is None:
-            return _run_op(whole(), (self,), (self.data,))
+            return _run_op(whole(), (self,), (self._data,))
         axis = normalize_dim(dim, self.ndim)
         op = along()
-        values = _run_op(op, (self,), (self.data,), axis=axis, keepdim=keepdim)
+        values = _run_op(op, (self,), (self._data,), axis=axis, keepdim=keepdim)
         result = _Min if whole is R.Min else _MinMax
         return result(values, _wrap(np.asarray(op.indices, dtype=np.int64)))
 
@@ -711,11 +732,11 @@ class Tensor:
         return self.min(dim, keepdim).indices
 
     def _flat_index(self, find: Callable[..., Any], name: str, keepdim: bool) -> Tensor:
-        if not self.data.size:
+        if not self._data.size:
             raise IndexError(
                 f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
             )
-        index = np.asarray(find(self.data), dtype=np.int64)
+        index = np.asarray(find(self._data), dtype=np.int64)
         return _wrap(index.reshape((1,) * self.ndim) if keepdim else index)
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
@@ -747,7 +768,7 @@ class Tensor:
                 f"({a.shape[0]}x{a.shape[1]} and {b.shape[0]}x{b.shape[1]})"
             )
         a, b = _same_dtype(a, b, "mm")
-        return _run_op(L.Mm(), (a, b), (a.data, b.data))
+        return _run_op(L.Mm(), (a, b), (a._data, b._data))
 
     def addmm(self, mat1: Tensor, mat2: Tensor, beta: float = 1, alpha: float = 1) -> Tensor:
         """``beta * self + alpha * (mat1 @ mat2)`` (self broadcast to the product's shape), in
@@ -755,25 +776,25 @@ class Tensor:
         a = mat1 if isinstance(mat1, Tensor) else _as_tensor(mat1)
         b = mat2 if isinstance(mat2, Tensor) else _as_tensor(mat2)
         bias = self
-        ad, bd = a.data, b.data
+        ad, bd = a._data, b._data
         if ad.ndim != 2 or bd.ndim != 2 or ad.shape[1] != bd.shape[0]:
             a.mm(b)  # raises mm's own message
-        if bias.data.ndim > 2:
+        if bias._data.ndim > 2:
             self._addmm_shape_error((ad.shape[0], bd.shape[1]))
-        if not bias.data.dtype == ad.dtype == bd.dtype:
-            _addmm_dtype_error(bias.data.dtype, ad.dtype, bd.dtype)
+        if not bias._data.dtype == ad.dtype == bd.dtype:
+            _addmm_dtype_error(bias._data.dtype, ad.dtype, bd.dtype)
         op = L.Addmm() if beta == 1 and alpha == 1 else L.ScaledAddmm(beta, alpha)
         try:
-            out = op.forward(bias.data, a.data, b.data)
+            out = op.forward(bias._data, a._data, b._data)
         except ValueError:  # the bias does not broadcast to the product
             self._addmm_shape_error((ad.shape[0], bd.shape[1]))
-        return _finish(op, (bias, a, b), (bias.data, a.data, b.data), out)
+        return _finish(op, (bias, a, b), (bias._data, a._data, b._data), out)
 
     def _linear(self, input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
         """``self.addmm(input, weight.t())``: what ``F.linear`` records for a 2-D input, with
         the transpose folded into the Addmm node (``LinearAddmm``) when that is exact: same
         dtypes and shapes, and no anomaly trace to keep for the ``TBackward0`` node."""
-        bias, x, w = self.data, input.data, weight.data
+        bias, x, w = self._data, input._data, weight._data
         if (
             weight._requires_grad
             and _grad_state.enabled
@@ -803,7 +824,7 @@ class Tensor:
             shape = np.broadcast_shapes(a.shape, t.shape)
             a = a if a.shape == shape else a.expand(shape)
             t = t if t.shape == shape else t.expand(shape)
-        ad, td = a.data, t.data
+        ad, td = a._data, t._data
         if ad.dtype != td.dtype:
             dtype = _result_dtype(a, t)
             ad, td = ad.astype(dtype, copy=False), td.astype(dtype, copy=False)
@@ -811,7 +832,7 @@ class Tensor:
 
     def _div_scalar(self, divisor: float) -> Tensor:
         """``self / divisor`` recorded as ``DivBackward1`` (how torch's losses divide)."""
-        return _run_op(E.DivScalar(), (self,), (self.data,), divisor=divisor)
+        return _run_op(E.DivScalar(), (self,), (self._data,), divisor=divisor)
 
     def _nll_loss(self, target: Tensor, ignore_index: int, reduction: str) -> Tensor:
         """``F.nll_loss`` of (N, C) or (C,) log-probabilities: one ``NllLossBackward0`` node.
@@ -819,8 +840,8 @@ class Tensor:
         return _run_op(
             R.NllLoss(),
             (self,),
-            (self.data,),
-            labels=target.data.astype(np.int64, copy=False),
+            (self._data,),
+            labels=target._data.astype(np.int64, copy=False),
             ignore_index=ignore_index,
             reduction=reduction,
         )
@@ -844,8 +865,8 @@ class Tensor:
         _check_matmul(a.shape, b.shape)
         a, b = _same_dtype(a, b, "matmul")
         if a.ndim == 1 and b.ndim == 1:
-            return _run_op(L.Dot(), (a, b), (a.data, b.data))
-        return _run_op(L.Matmul(), (a, b), (a.data, b.data))
+            return _run_op(L.Dot(), (a, b), (a._data, b._data))
+        return _run_op(L.Matmul(), (a, b), (a._data, b._data))
 
     def dot(self, other: Tensor) -> Tensor:
         """Inner product of two 1-D tensors."""
@@ -864,16 +885,16 @@ class Tensor:
                 f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D"
             )
         op = S.T()
-        return _finish(op, (self,), (self.data,), op.forward(self.data))
+        return _finish(op, (self,), (self._data,), op.forward(self._data))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         """Swap two dimensions."""
         d0, d1 = normalize_dim(dim0, self.ndim), normalize_dim(dim1, self.ndim)
         if not self.ndim:  # dims 0 and -1 are valid on a 0-d tensor: nothing to swap
-            return _run_op(S.Transpose(), (self,), (self.data,), axes=())
+            return _run_op(S.Transpose(), (self,), (self._data,), axes=())
         axes = list(range(self.ndim))
         axes[d0], axes[d1] = axes[d1], axes[d0]
-        return _run_op(S.Transpose(), (self,), (self.data,), axes=tuple(axes))
+        return _run_op(S.Transpose(), (self,), (self._data,), axes=tuple(axes))
 
     def permute(self, *dims: Any) -> Tensor:
         """Reorder the dimensions."""
@@ -886,17 +907,17 @@ class Tensor:
                 if len(axes) != self.ndim
                 else "permute(): duplicate dims are not allowed."
             )
-        return _run_op(S.Permute(), (self,), (self.data,), axes=axes)
+        return _run_op(S.Permute(), (self,), (self._data,), axes=axes)
 
     def reshape(self, *shape: Any) -> Tensor:
         """Same data, new shape (a view when possible); one dimension may be -1."""
-        return _run_op(S.View(), (self,), (self.data,), shape=self._target_shape(shape))
+        return _run_op(S.View(), (self,), (self._data,), shape=self._target_shape(shape))
 
     def view(self, *shape: Any) -> Tensor:
         """A view with a new shape; fails when the data would have to be copied."""
         target = self._target_shape(shape)
         op = S.View()
-        out = _run_op(op, (self,), (self.data,), shape=target)
+        out = _run_op(op, (self,), (self._data,), shape=target)
         if op.node_name != "ViewBackward0":
             raise RuntimeError(
                 "view size is not compatible with input tensor's size and stride (at least one "
@@ -909,12 +930,12 @@ class Tensor:
         known = int(np.prod([s for s in target if s != -1]))
         bad = target.count(-1) > 1 or any(s < -1 for s in target)
         if not bad and -1 in target:
-            bad = known == 0 or self.data.size % known != 0
+            bad = known == 0 or self._data.size % known != 0
         elif not bad:
-            bad = known != self.data.size
+            bad = known != self._data.size
         if bad:
             raise RuntimeError(
-                f"shape '{shape_str(target)}' is invalid for input of size {self.data.size}"
+                f"shape '{shape_str(target)}' is invalid for input of size {self._data.size}"
             )
         return target
 
@@ -934,16 +955,16 @@ class Tensor:
         """Remove dimensions of size 1 (all, or the given one)."""
         if dim is None:
             shape = tuple(s for s in self.shape if s != 1)
-            return _run_op(S.Squeeze(), (self,), (self.data,), shape=shape)
+            return _run_op(S.Squeeze(), (self,), (self._data,), shape=shape)
         axes = normalize_dims(dim, self.ndim)
         shape = tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1))
-        return _run_op(S.SqueezeDim(), (self,), (self.data,), shape=shape)
+        return _run_op(S.SqueezeDim(), (self,), (self._data,), shape=shape)
 
     def unsqueeze(self, dim: int) -> Tensor:
         """Insert a dimension of size 1 at ``dim``."""
         axis = normalize_dim(dim, self.ndim + 1)
         shape = self.shape[:axis] + (1,) + self.shape[axis:]
-        return _run_op(S.Unsqueeze(), (self,), (self.data,), shape=shape)
+        return _run_op(S.Unsqueeze(), (self,), (self._data,), shape=shape)
 
     def expand(self, *sizes: Any) -> Tensor:
         """Broadcast to a larger shape without copying; -1 keeps a dimension."""
@@ -951,7 +972,7 @@ class Tensor:
         lead = len(target) - self.ndim
         if lead < 0:
             raise RuntimeError(
-                f"expand(tapegrad.{_scalar_type_name(self.data.dtype)}Tensor"
+                f"expand(tapegrad.{_scalar_type_name(self._data.dtype)}Tensor"
                 f"{{{shape_str(self.shape)}}}, "
                 f"size={shape_str(tuple(target))}): the number of sizes provided "
                 f"({len(target)}) must be greater or equal to the number of dimensions in the "
@@ -973,7 +994,7 @@ class Tensor:
                     f"({s}) at non-singleton dimension {lead + i}.  Target sizes: "
                     f"{shape_str(tuple(target))}.  Tensor sizes: {shape_str(self.shape)}"
                 )
-        return _run_op(S.Expand(), (self,), (self.data,), shape=tuple(target))
+        return _run_op(S.Expand(), (self,), (self._data,), shape=tuple(target))
 
     def expand_as(self, other: Tensor) -> Tensor:
         """Expand to ``other``'s shape."""
@@ -1035,16 +1056,16 @@ class Tensor:
     def __mod__(self, other: Any) -> Tensor:
         """Python's (and torch's) remainder: the sign of the divisor."""
         if isinstance(other, _SCALARS):
-            return _run_op(E.RemainderScalar(), (self,), (self.data,), divisor=other)
+            return _run_op(E.RemainderScalar(), (self,), (self._data,), divisor=other)
         return _binary(E.Remainder, self, other)
 
     def __rmod__(self, other: Any) -> Tensor:
         return _binary(E.Remainder, self, other, reflected=True)
 
     def __invert__(self) -> Tensor:
-        if self.data.dtype != np.bool_:
-            return _wrap(np.invert(self.data))
-        return _wrap(np.logical_not(self.data))
+        if self._data.dtype != np.bool_:
+            return _wrap(np.invert(self._data))
+        return _wrap(np.logical_not(self._data))
 
     def eq(self, other: Any) -> Tensor:
         """Elementwise ``==`` as a bool tensor."""
@@ -1052,13 +1073,13 @@ class Tensor:
 
     def allclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
         """True when all elements are close, as ``numpy.allclose``."""
-        return bool(np.allclose(self.data, _as_tensor(other).data, rtol=rtol, atol=atol))
+        return bool(np.allclose(self._data, _as_tensor(other)._data, rtol=rtol, atol=atol))
 
     def sign(self) -> Tensor:
         """Elementwise sign; its gradient is 0 (``SignBackward0``)."""
-        if self.data.dtype == np.bool_:
-            return _wrap(self.data.copy())
-        return _run_op(E.Sign(), (self,), (self.data,))
+        if self._data.dtype == np.bool_:
+            return _wrap(self._data.copy())
+        return _run_op(E.Sign(), (self,), (self._data,))
 
     # ------------------------------------------------------------------ in place
 
@@ -1151,7 +1172,7 @@ def _wrap(
 ) -> Tensor:
     """Make a Tensor around an existing array without copying (internal fast path)."""
     t = _new_tensor(Tensor)
-    t.data = data if type(data) is np.ndarray else np.asarray(data)
+    t._data = data if type(data) is np.ndarray else np.asarray(data)
     t._requires_grad = requires_grad or grad_fn is not None
     t.grad_fn = grad_fn
     t._output_nr = output_nr
@@ -1184,7 +1205,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     """Convert user data to an array with PyTorch's dtype inference (floats -> float32)."""
     target = None if dtype is None else _dtypes.to_numpy_dtype(dtype)
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     if isinstance(data, np.ndarray | np.generic):  # numpy data keeps its dtype, as in torch
         _dtypes.from_numpy_dtype(data.dtype)
         return np.array(data, dtype=target)
@@ -1227,7 +1248,7 @@ def _collect_scalar_types(data: Any, found: set[np.dtype]) -> None:
         if isinstance(item, list | tuple):
             _collect_scalar_types(item, found)
         elif isinstance(item, Tensor):
-            found.add(item.data.dtype)
+            found.add(item._data.dtype)
         elif isinstance(item, np.ndarray | np.generic):
             found.add(item.dtype)
         elif isinstance(item, builtins.bool):
@@ -1279,7 +1300,7 @@ def _leaf_edge(t: Tensor) -> tuple[Node, int]:
     """The edge to a leaf's AccumulateGrad: made on first use and kept by the leaf, so every
     graph reuses it; made again if ``.data`` was replaced by one of another shape or dtype."""
     acc = t._acc
-    if acc is None or acc._shape != t.data.shape or acc._dtype != t.data.dtype:
+    if acc is None or acc._shape != t._data.shape or acc._dtype != t._data.dtype:
         acc = AccumulateGrad(t)
         if t._hooks is not None:
             acc._pre_hooks = t._hooks
@@ -1322,7 +1343,7 @@ def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarra
             edges.append((t.grad_fn, t._output_nr))
         else:  # _leaf_edge, its common case inlined
             acc = t._acc
-            if acc is None or acc._shape != t.data.shape or acc._dtype != t.data.dtype:
+            if acc is None or acc._shape != t._data.shape or acc._dtype != t._data.dtype:
                 acc = _leaf_edge(t)[0]
             edges.append((acc, 0))
     op._edges = edges = tuple(edges)
@@ -1334,7 +1355,7 @@ def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarra
     if op.saves:
         _save(op, inputs, arrays, out, vc, edges)
     result = _new_tensor(Tensor)
-    result.data = out
+    result._data = out
     result._requires_grad = True
     result.grad_fn = op
     result._output_nr = 0
@@ -1396,7 +1417,7 @@ def _join_dtype(dtypes: Sequence[np.dtype]) -> np.dtype:
 
 def _result_dtype(a: Tensor, b: Tensor) -> np.dtype:
     """PyTorch's promotion: higher category wins; within it, dimensioned tensors beat 0-d."""
-    da, db = a.data.dtype, b.data.dtype
+    da, db = a._data.dtype, b._data.dtype
     ca, cb = _category(da.kind), _category(db.kind)
     if ca != cb:
         winner = da if ca > cb else db
@@ -1410,7 +1431,7 @@ def _result_dtype(a: Tensor, b: Tensor) -> np.dtype:
 
 def _promote_scalar(t: Tensor, scalar: Any) -> Tensor:
     """Cast an integer/bool tensor when a Python scalar of a higher category meets it."""
-    kind = t.data.dtype.kind
+    kind = t._data.dtype.kind
     if kind == _FLOAT_KIND or scalar is None:
         return t
     if isinstance(scalar, float):
@@ -1452,9 +1473,9 @@ def _as_tensor(x: Any) -> Tensor:
 
 def _binary(op_cls: type[Op], a: Tensor, b: Any, reflected: bool = False) -> Tensor:
     """Run a two-input op with PyTorch's type promotion and broadcasting errors."""
-    ad = a.data
+    ad = a._data
     if isinstance(b, Tensor):
-        bd = b.data
+        bd = b._data
         if ad.dtype is not bd.dtype and ad.dtype != bd.dtype:
             # the op computes in the promoted dtype; its edges still go to the inputs (torch
             # records no cast), and the engine casts each gradient back to its input's dtype
@@ -1464,7 +1485,7 @@ def _binary(op_cls: type[Op], a: Tensor, b: Any, reflected: bool = False) -> Ten
         bd = b  # numpy keeps a tensor's dtype against a Python scalar (NEP 50), as PyTorch
         if ad.dtype.kind != _FLOAT_KIND:
             a = _promote_scalar(a, b)
-            ad = a.data
+            ad = a._data
     else:
         return _binary(op_cls, a, _operand(b), reflected)
     if op_cls is _DIV and ad.dtype.kind != _FLOAT_KIND:
@@ -1507,10 +1528,10 @@ def _check_hook_result(hook: Any, result: Any, grad: Tensor) -> None:
     name = getattr(hook, "__name__", repr(hook))
     if result.shape != grad.shape:
         raise RuntimeError(f"hook '{name}' has changed the size of value")
-    if result.data.dtype != grad.data.dtype:
+    if result._data.dtype != grad._data.dtype:
         raise RuntimeError(
-            f"hook '{name}' has changed the type of value (was tapegrad.{grad.data.dtype.name} "
-            f"got tapegrad.{result.data.dtype.name})"
+            f"hook '{name}' has changed the type of value (was tapegrad.{grad._data.dtype.name} "
+            f"got tapegrad.{result._data.dtype.name})"
         )
 
 
@@ -1521,14 +1542,14 @@ def _softmax_axes(dim: int, ndim: int) -> tuple[int, ...]:
 
 
 def _float_data(a: Tensor) -> np.ndarray:
-    return a.data if a.data.dtype.kind == _FLOAT_KIND else a.data.astype(np.float32)
+    return a._data if a._data.dtype.kind == _FLOAT_KIND else a._data.astype(np.float32)
 
 
 def _same_dtype(a: Tensor, b: Tensor, name: str) -> tuple[Tensor, Tensor]:
-    if a.data.dtype != b.data.dtype:
+    if a._data.dtype != b._data.dtype:
         raise RuntimeError(
             f"expected m1 and m2 to have the same dtype, but got: "
-            f"{_torch_dtype_name(a.data.dtype)} != {_torch_dtype_name(b.data.dtype)}"
+            f"{_torch_dtype_name(a._data.dtype)} != {_torch_dtype_name(b._data.dtype)}"
         )
     return a, b
 
@@ -1540,6 +1561,23 @@ def _addmm_dtype_error(bias: np.dtype, mat1: np.dtype, mat2: np.dtype) -> None:
         f"{name} and mat2 must have the same dtype, but got {_scalar_type_name(first)} and "
         f"{_scalar_type_name(mat2)}"
     )
+
+
+def _inplace_shape_error(out: tuple[int, ...], other: tuple[int, ...]) -> str:
+    """torch's message for ``out += other`` when ``other`` does not fit into ``out``."""
+    message = broadcast_error(out, other)
+    if message is None:
+        wanted = shape_str(np.broadcast_shapes(out, other))
+        message = f"output with shape {shape_str(out)} doesn't match the broadcast shape {wanted}"
+    return message
+
+
+def _type_name(obj: Any) -> str:
+    """CPython's ``tp_name``: ``float``, ``numpy.float32``, or a Python class's own name."""
+    cls = type(obj)
+    if cls.__flags__ & _HEAP_TYPE or cls.__module__ == "builtins":
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _scalar_type_name(np_dtype: np.dtype) -> str:
@@ -1595,9 +1633,9 @@ def _check_matmul(sa: tuple[int, ...], sb: tuple[int, ...]) -> None:
 def _compare(ufunc: Any, a: Tensor, b: Any) -> Tensor:
     """Comparisons and logical ops: a bool tensor outside the graph."""
     b = _operand(b)
-    bd = b.data if isinstance(b, Tensor) else b
+    bd = b._data if isinstance(b, Tensor) else b
     try:
-        return _wrap(ufunc(a.data, bd))
+        return _wrap(ufunc(a._data, bd))
     except ValueError:
         message = broadcast_error(a.shape, np.shape(bd))
         if message is None:
@@ -1607,9 +1645,9 @@ def _compare(ufunc: Any, a: Tensor, b: Any) -> Tensor:
 
 def _bitwise(ufunc: Any, name: str, a: Tensor, b: Any) -> Tensor:
     """``& | ^`` on bool or integer tensors, outside the graph; torch refuses floats."""
-    kinds = {a.data.dtype.kind, b.data.dtype.kind if isinstance(b, Tensor) else "i"}
+    kinds = {a._data.dtype.kind, b._data.dtype.kind if isinstance(b, Tensor) else "i"}
     if isinstance(b, float) or kinds & {"f", "c"}:
-        dtype = a.data.dtype if a.data.dtype.kind == "f" else np.dtype(np.float32)
+        dtype = a._data.dtype if a._data.dtype.kind == "f" else np.dtype(np.float32)
         raise NotImplementedError(
             f"\"{name}_cpu\" not implemented for '{_scalar_type_name(dtype)}'"
         )
@@ -1638,9 +1676,9 @@ def _recorded_inplace(t: Tensor, other: Any) -> bool:
 
 def _check_bool_sub(a: Tensor, other: Any) -> None:
     """torch refuses subtraction with a bool operand (and says what to use instead)."""
-    a_bool = a.data.dtype == np.bool_
+    a_bool = a._data.dtype == np.bool_
     b_bool = type(other) is builtins.bool or (
-        isinstance(other, Tensor) and other.data.dtype == np.bool_
+        isinstance(other, Tensor) and other._data.dtype == np.bool_
     )
     if a_bool and b_bool:
         raise RuntimeError(
@@ -1656,10 +1694,10 @@ def _check_bool_sub(a: Tensor, other: Any) -> None:
 
 def _checked_alpha(alpha: Any, a: Tensor, other: Any) -> Any:
     """``alpha`` checked as torch checks it: no float scale for integer inputs."""
-    if not isinstance(alpha, float) or a.data.dtype.kind not in "iub":
+    if not isinstance(alpha, float) or a._data.dtype.kind not in "iub":
         return alpha
     other_is_int = (
-        other.data.dtype.kind in "iub" if isinstance(other, Tensor) else type(other) is not float
+        other._data.dtype.kind in "iub" if isinstance(other, Tensor) else type(other) is not float
     )
     if other_is_int:
         raise RuntimeError(
@@ -1674,10 +1712,10 @@ def _scaled(other: Any, alpha: Any) -> Any:
     if (
         isinstance(other, Tensor)
         and (type(alpha) is float or type(alpha) is int)
-        and other.data.dtype.kind == _FLOAT_KIND
+        and other._data.dtype.kind == _FLOAT_KIND
         and not (other._requires_grad and _grad_state.enabled)
     ):
-        return other.data * alpha
+        return other._data * alpha
     return _operand(other) * alpha
 
 
@@ -1700,9 +1738,9 @@ def _inplace(
                 "operation."
             )
         return _inplace_recorded(t, record, other)
-    other_data = other.data if isinstance(other, Tensor) else other
+    other_data = other._data if isinstance(other, Tensor) else other
     try:
-        ufunc(t.data, other_data, t.data)  # ``out`` positionally (casting "same_kind")
+        ufunc(t._data, other_data, t._data)  # ``out`` positionally (casting "same_kind")
     except TypeError:
         result = (
             _result_dtype(t, other)
@@ -1711,23 +1749,16 @@ def _inplace(
         )
         raise RuntimeError(
             f"result type {_scalar_type_name(result)} can't be cast to the desired output type "
-            f"{_scalar_type_name(t.data.dtype)}"
+            f"{_scalar_type_name(t._data.dtype)}"
         ) from None
     except ValueError:
-        if not t.data.flags.writeable:
+        if not t._data.flags.writeable:
             raise RuntimeError(
                 "unsupported operation: more than one element of the written-to tensor refers to "
                 "a single memory location. Please clone() the tensor before performing the "
                 "operation."
             ) from None
-        message = broadcast_error(t.shape, np.shape(other_data))
-        if message is None:
-            shape = np.broadcast_shapes(t.shape, np.shape(other_data))
-            message = (
-                f"output with shape {shape_str(t.shape)} doesn't match the broadcast shape "
-                f"{shape_str(shape)}"
-            )
-        raise RuntimeError(message) from None
+        raise RuntimeError(_inplace_shape_error(t.shape, np.shape(other_data))) from None
     t._vc[0] += 1
     return t
 
@@ -1739,7 +1770,7 @@ def foreach_sub_(tensors: Sequence[Tensor], others: Sequence[Any], alpha: float 
     fast = not _grad_state.enabled and type(alpha) in _SCALARS
     for t, other in zip(tensors, others):
         if fast and isinstance(other, Tensor):
-            data, delta = t.data, other.data
+            data, delta = t._data, other._data
             if data.shape == delta.shape and data.dtype is delta.dtype and data.dtype.kind == "f":
                 try:
                     np.subtract(data, delta * alpha if alpha != 1 else delta, data)
@@ -1759,7 +1790,7 @@ def foreach_zero_(tensors: Sequence[Tensor]) -> None:
         return
     for t in tensors:
         try:
-            t.data.fill(0)
+            t._data.fill(0)
         except ValueError:  # read-only: zero_ raises the clear error
             t.zero_()
         else:
@@ -1788,12 +1819,12 @@ def _fill_kernel(a: np.ndarray, value: Any, out: np.ndarray) -> None:
 
 def _fill_recorded(t: Tensor, value: Any) -> Tensor:
     if isinstance(value, Tensor):
-        return _run_op(E.FillTensor(), (t, value), (t.data, value.data))
-    return _run_op(E.Fill(), (t,), (t.data,), value=value)
+        return _run_op(E.FillTensor(), (t, value), (t._data, value._data))
+    return _run_op(E.Fill(), (t,), (t._data,), value=value)
 
 
 def _zero_recorded(t: Tensor, value: Any) -> Tensor:
-    return _run_op(E.Zero(), (t,), (t.data,), value=0)
+    return _run_op(E.Zero(), (t,), (t._data,), value=0)
 
 
 def _copy_kernel(a: np.ndarray, src: Any, out: np.ndarray) -> None:
@@ -1802,7 +1833,7 @@ def _copy_kernel(a: np.ndarray, src: Any, out: np.ndarray) -> None:
 
 def _copy_recorded(t: Tensor, src: Any) -> Tensor:
     src = _as_tensor(src)
-    return _run_op(E.CopyInto(), (t, src), (t.data, src.data))
+    return _run_op(E.CopyInto(), (t, src), (t._data, src._data))
 
 
 def _inplace_recorded(t: Tensor, record: Callable[..., Tensor], other: Any) -> Tensor:
@@ -1813,7 +1844,7 @@ def _inplace_recorded(t: Tensor, record: Callable[..., Tensor], other: Any) -> T
         )
     # The op's backward may need the value before the change (``mul_``'s other gradient):
     # a copy, as torch keeps the original self for such in-place ops.
-    before = _wrap(t.data.copy(), t.grad_fn, t._output_nr, None, t._requires_grad)
+    before = _wrap(t._data.copy(), t.grad_fn, t._output_nr, None, t._requires_grad)
     if t.grad_fn is None:
         before._acc = t._acc
     result = record(before, other)
@@ -1822,7 +1853,7 @@ def _inplace_recorded(t: Tensor, record: Callable[..., Tensor], other: Any) -> T
             f"output with shape {shape_str(t.shape)} doesn't match the broadcast shape "
             f"{shape_str(result.shape)}"
         )
-    np.copyto(t.data, result.data, casting="unsafe")
+    np.copyto(t._data, result._data, casting="unsafe")
     old_fn, old_nr = t.grad_fn, t._output_nr
     t.grad_fn, t._output_nr, t._requires_grad = result.grad_fn, 0, True
     t._vc[0] += 1
@@ -1887,7 +1918,7 @@ class _TensorNamespace:
 
     @staticmethod
     def zeros_like(a: Tensor) -> Tensor:
-        return _wrap(np.zeros_like(a.data))
+        return _wrap(np.zeros_like(a._data))
 
     @staticmethod
     def floor_divide(a: Tensor, b: Tensor) -> Tensor:
@@ -1920,7 +1951,7 @@ class _TensorNamespace:
     @staticmethod
     def index_into_zeros(g: Tensor, shape: tuple[int, ...], key: Any, accumulate: bool) -> Tensor:
         return _run_op(
-            S.IndexIntoZeros(), (g,), (g.data,), shape=shape, key=key, accumulate=accumulate
+            S.IndexIntoZeros(), (g,), (g._data,), shape=shape, key=key, accumulate=accumulate
         )
 
     @staticmethod
@@ -1938,7 +1969,7 @@ class _TensorNamespace:
     @staticmethod
     def mul_const(g: Tensor, const: Any) -> Tensor:
         if isinstance(const, Tensor):  # relu's mask, standing for its result
-            return _run_op(E.ThresholdBackward(), (g, const), (g.data, const.data))
+            return _run_op(E.ThresholdBackward(), (g, const), (g._data, const._data))
         return g * _wrap(const)
 
 

@@ -34,7 +34,7 @@ def _train(update: str, steps: int = 5, lr: float = 0.05) -> tuple[list[float], 
         losses.append(loss.item())
         loss.backward()
         manual.step() if update == "flat" else _per_parameter_step(params, lr)
-    return losses, [p.data.copy() for p in params]
+    return losses, [p.detach().numpy().copy() for p in params]
 
 
 def test_flat_update_is_the_per_parameter_loop_bit_for_bit():
@@ -49,16 +49,16 @@ def test_grads_become_views_of_one_buffer_keeping_their_values():
     model, x, y = _model_and_data()
     params = list(model.parameters())
     ((model(x) - y) ** 2).sum().backward()
-    before = [p.grad.data.copy() for p in params]
+    before = [p.grad.detach().numpy().copy() for p in params]
     flat = FlatGrads(params)
     assert flat.intact()
     for p, value in zip(params, before):
-        assert p.grad.data.base is flat.buffer
-        np.testing.assert_array_equal(p.grad.data, value)
+        assert p.grad.detach().numpy().base is flat.buffer
+        np.testing.assert_array_equal(p.grad.detach().numpy(), value)
     ((model(x) - y) ** 2).sum().backward()  # the engine adds into the views in place
     assert flat.intact()
     for p, value in zip(params, before):
-        np.testing.assert_array_equal(p.grad.data, 2 * value)
+        np.testing.assert_array_equal(p.grad.detach().numpy(), 2 * value)
 
 
 def test_step_bumps_versions_like_sub_and_zero():
@@ -69,7 +69,7 @@ def test_step_bumps_versions_like_sub_and_zero():
     versions = [(p._version, p.grad._version) for p in params]
     manual.step()
     assert [(p._version, p.grad._version) for p in params] == [(v + 1, g + 1) for v, g in versions]
-    assert all(not p.grad.data.any() for p in params)
+    assert all(not p.grad.detach().numpy().any() for p in params)
 
 
 def test_a_replaced_grad_is_noticed_and_the_buffer_rebuilt():
@@ -79,12 +79,14 @@ def test_a_replaced_grad_is_noticed_and_the_buffer_rebuilt():
     params[0].grad = None  # e.g. zero_grad(set_to_none=True) from outside
     loss = ((model(x) - y) ** 2).sum()
     loss.backward()
-    expected = [(p.data - np.float32(0.05) * p.grad.data).copy() for p in params]
+    expected = [
+        (p.detach().numpy() - np.float32(0.05) * p.grad.detach().numpy()).copy() for p in params
+    ]
     assert not manual._flat.intact()
     manual.step()
     assert manual._flat.intact()
     for p, value in zip(params, expected):
-        np.testing.assert_array_equal(p.data, value)
+        np.testing.assert_array_equal(p.detach().numpy(), value)
 
 
 def test_unsupported_parameters_take_the_per_parameter_path():

@@ -26,9 +26,9 @@ def test_manual_seed_makes_random_tensors_reproducible():
     tg.manual_seed(42)
     a, b = tg.randn(3, 2), tg.rand(4)
     tg.manual_seed(42)
-    np.testing.assert_array_equal(a.data, tg.randn(3, 2).data)
-    np.testing.assert_array_equal(b.data, tg.rand(4).data)
-    assert a.dtype == tg.float32 and b.data.min() >= 0 and b.data.max() < 1
+    np.testing.assert_array_equal(a.detach().numpy(), tg.randn(3, 2).detach().numpy())
+    np.testing.assert_array_equal(b.detach().numpy(), tg.rand(4).detach().numpy())
+    assert a.dtype == tg.float32 and b.detach().numpy().min() >= 0 and b.detach().numpy().max() < 1
 
 
 def test_attributes():
@@ -40,9 +40,9 @@ def test_attributes():
     assert tg.tensor(3.5).item() == 3.5
     assert tg.tensor([[1, 2]]).tolist() == [[1, 2]]
     d = y.detach()
-    assert d.grad_fn is None and not d.requires_grad and d.data is y.data
+    assert d.grad_fn is None and not d.requires_grad and d.detach().numpy() is y.detach().numpy()
     c = x.clone()
-    assert c.grad_fn.name() == "CloneBackward0" and c.data is not x.data
+    assert c.grad_fn.name() == "CloneBackward0" and c.detach().numpy() is not x.detach().numpy()
 
 
 def test_requires_grad_rules():
@@ -83,7 +83,7 @@ def test_numpy_refuses_tensor_requiring_grad():
     x = tg.ones(2, requires_grad=True)
     with pytest.raises(RuntimeError, match=r"Use tensor.detach\(\).numpy\(\)"):
         x.numpy()
-    assert x.detach().numpy() is x.data
+    assert np.shares_memory(x.detach().numpy(), x.data.numpy())
 
 
 def test_repr_like_pytorch():
@@ -133,7 +133,7 @@ def test_blog_column_indexing_keeps_a_column():
     x = tg.randn(100, 3)
     col = x[:, 0, None]
     assert col.shape == (100, 1)
-    np.testing.assert_array_equal(col.data[:, 0], x.data[:, 0])
+    np.testing.assert_array_equal(col.detach().numpy()[:, 0], x.detach().numpy()[:, 0])
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_blog_column_indexing_keeps_a_column():
 )
 def test_indexing_matches_numpy(key):
     data = np.arange(12.0).reshape(3, 4)
-    np.testing.assert_array_equal(tg.tensor(data)[key].data, data[key])
+    np.testing.assert_array_equal(tg.tensor(data)[key].detach().numpy(), data[key])
 
 
 def test_boolean_mask_indexing_and_gradient():
@@ -242,9 +242,9 @@ def test_sigmoid_and_log_softmax_are_stable():
     x = tg.tensor([-1000.0, 0.0, 1000.0], requires_grad=True)
     assert x.sigmoid().tolist() == [0.0, 0.5, 1.0]
     out = x.log_softmax(0)
-    assert np.all(np.isfinite(out.data))
+    assert np.all(np.isfinite(out.detach().numpy()))
     out[2].backward()
-    assert np.all(np.isfinite(x.grad.data))
+    assert np.all(np.isfinite(x.grad.detach().numpy()))
 
 
 def test_bad_constructor_input():
@@ -662,3 +662,50 @@ def test_ragged_and_mixed_lists_are_explained_as_torch(call_outcomes):
         }
 
     assert call_outcomes(calls(tg)) == call_outcomes(calls(torch))
+
+
+def _data_idioms(lib):
+    """The ``.data`` idioms of pre-``no_grad`` PyTorch code, run the same on either library."""
+    w = lib.tensor([1.0, 2.0], requires_grad=True)
+    (w * w).sum().backward()
+    d = w.data
+    facts = [type(d) is type(w), d.requires_grad, d.grad_fn is None, d.is_leaf]
+    w.data -= 0.5 * w.grad  # the classic manual update
+    w.grad.data.zero_()
+    facts += [w.tolist(), w.grad.tolist(), w.requires_grad, w._version]
+    # in-place changes through .data are invisible to autograd: no error at backward
+    a = lib.tensor([1.0, 1.0], requires_grad=True)
+    b = a * 1
+    c = b * b
+    b.data.mul_(3)
+    c.sum().backward()
+    facts.append(a.grad.tolist())
+    w.data = lib.zeros(3)  # another shape: the leaf takes it, and so does its next graph
+    try:
+        (w * 2).sum().backward()  # into the old .grad, of the old shape
+    except RuntimeError as exc:
+        facts.append(str(exc))
+    w.grad = None
+    (w * 2).sum().backward()
+    facts += [tuple(w.shape), w.requires_grad, w.grad.tolist()]
+    return facts
+
+
+def test_data_is_a_tensor_outside_the_graph_as_torch():
+    torch = pytest.importorskip("torch")
+    assert _data_idioms(tg) == _data_idioms(torch)
+
+
+def test_data_assignment_errors_match_torch():
+    torch = pytest.importorskip("torch")
+    for value in (np.zeros(2), 3, [1.0]):
+        with pytest.raises(TypeError) as theirs:
+            torch.ones(2).data = value
+        with pytest.raises(TypeError) as ours:
+            tg.ones(2).data = value
+        assert str(ours.value) == str(theirs.value)
+    with pytest.raises(RuntimeError) as theirs:
+        torch.ones(2, requires_grad=True).data = torch.zeros(2, dtype=torch.int64)
+    with pytest.raises(RuntimeError) as ours:
+        tg.ones(2, requires_grad=True).data = tg.zeros(2, dtype=tg.int64)
+    assert str(ours.value) == str(theirs.value)

@@ -27,7 +27,7 @@ def test_deepcopy_of_a_leaf_is_independent_of_the_original():
     (b * 3).sum().backward()
     assert b.grad.tolist() == [8.0, 8.0]
     assert a.grad.tolist() == [5.0, 5.0]  # the copy must not accumulate into the original
-    b.data[0] = 7.0
+    b.detach().numpy()[0] = 7.0
     assert a.tolist() == [1.0, 2.0]
 
 
@@ -85,7 +85,7 @@ def test_pickle_of_a_model_round_trips():
     clone = pickle.loads(pickle.dumps(model))
     for (name, p), (name2, q) in zip(model.named_parameters(), clone.named_parameters()):
         assert name == name2
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
 
 
 def test_copy_shares_data_like_torch():
@@ -93,7 +93,7 @@ def test_copy_shares_data_like_torch():
     b = copy.copy(a)
     assert b is not a and b.requires_grad
     with tg.no_grad():
-        a.data[0] = 5.0
+        a.detach().numpy()[0] = 5.0
     assert b.tolist()[0] == 5.0
 
 

@@ -52,15 +52,19 @@ def _root_grads(outputs: tuple[Any, ...], grads: tuple[Any, ...], create_graph: 
         if g is None:
             if out.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            g = _wrap(np.ones(out.shape, out.data.dtype))
+            g = _wrap(np.ones(out.shape, out._data.dtype))
         if g.shape != out.shape:
             raise RuntimeError(
                 f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} and "
                 f"output[{i}] has a shape of {list(out.shape)}."
             )
-        if g.data.dtype != out.data.dtype:
-            g = g.to(out.data.dtype.name) if create_graph else _wrap(g.data.astype(out.data.dtype))
-        seeds.append(g if create_graph else g.data)
+        if g._data.dtype != out._data.dtype:
+            g = (
+                g.to(out._data.dtype.name)
+                if create_graph
+                else _wrap(g._data.astype(out._data.dtype))
+            )
+        seeds.append(g if create_graph else g._data)
     return seeds
 
 
@@ -127,11 +131,11 @@ def grad(
                     f"The differentiated Tensor at index {index} appears to not have been used "
                     "in the graph. Set allow_unused=True if this is the desired behavior."
                 )
-            result.append(_wrap(np.zeros(t.shape, t.data.dtype)) if materialize_grads else None)
+            result.append(_wrap(np.zeros(t.shape, t._data.dtype)) if materialize_grads else None)
         elif isinstance(g, Tensor):
             result.append(g)
         else:
-            result.append(_wrap(np.array(g, dtype=t.data.dtype)))
+            result.append(_wrap(np.array(g, dtype=t._data.dtype)))
     return tuple(result)
 
 

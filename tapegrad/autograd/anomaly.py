@@ -95,7 +95,7 @@ def check_outputs(node: Any, outputs: tuple[Any, ...]) -> None:
     for i, g in enumerate(outputs):
         if g is None:
             continue
-        data = getattr(g, "data", g)
+        data = getattr(g, "_data", g)
         if np.isnan(np.asarray(data)).any():
             message = f"Function '{node.name()}' returned nan values in its {i}th output."
             if node._trace:

@@ -47,7 +47,7 @@ def _fit(grad: Any, child: Node, index: int, parent: Node, outputs: Any, create_
                 f"{shape_str(grad.shape)} but expected shape compatible with {shape_str(shape)}"
             ) from None
     if create_graph:
-        if grad.data.dtype != np_dtype:
+        if grad._data.dtype != np_dtype:
             grad = grad.to(np_dtype.name)
     elif grad.dtype != np_dtype:
         grad = grad.astype(np_dtype)

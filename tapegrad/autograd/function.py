@@ -135,7 +135,7 @@ def _like(result: Any, originals: Any) -> tuple[Any, ...]:
 
     recording = any(isinstance(g, Tensor) for g in originals if g is not None)
     result = tuple(result) if isinstance(result, list | tuple) else (result,)
-    return tuple(r.data if isinstance(r, Tensor) and not recording else r for r in result)
+    return tuple(r._data if isinstance(r, Tensor) and not recording else r for r in result)
 
 
 class _RemovableHandle:
@@ -171,8 +171,8 @@ class AccumulateGrad(Node):
         self._edges = ()
         self._variable = weakref.ref(variable)
         # Fixed when the graph is built, as torch does: the engine reduces gradients to them.
-        self._shape = variable.data.shape
-        self._dtype = variable.data.dtype
+        self._shape = variable._data.shape
+        self._dtype = variable._data.dtype
 
     @property
     def variable(self) -> Any:
@@ -240,7 +240,7 @@ class FunctionCtx:
         saved = getattr(self, "_saved", ())
         for t, ver in zip(saved, self._saved_versions):
             if ver is not None:
-                check_version(ver[0], ver[1], t.shape, t.data.dtype, t.grad_fn, t._output_nr)
+                check_version(ver[0], ver[1], t.shape, t._data.dtype, t.grad_fn, t._output_nr)
         return saved
 
     def mark_non_differentiable(self, *tensors: Any) -> None:
@@ -283,7 +283,7 @@ class BackwardCFunction(Node, FunctionCtx):
         result = tuple(result[i] for i in self._tensor_positions)
         if create_graph:
             return result
-        return tuple(r.data if isinstance(r, Tensor) else r for r in result)
+        return tuple(r._data if isinstance(r, Tensor) else r for r in result)
 
     def _release(self) -> None:
         self._saved = ()
@@ -336,12 +336,12 @@ class Function:
         node._tensor_positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
         node._edges = tuple(_edge_of(args[i]) for i in node._tensor_positions)
         node._n_out = len(outputs)
-        node._out_meta = [(o.data.shape, o.data.dtype) for o in outputs]
+        node._out_meta = [(o._data.shape, o._data.dtype) for o in outputs]
         node._shape, node._dtype = node._out_meta[0]
         wrapped = []
         for i, out in enumerate(outputs):
             if not isinstance(out, Tensor):
                 raise TypeError(f"{cls.__name__}.forward must return Tensors, got {type(out)}")
             grad_fn = node if record and id(out) not in skip else None
-            wrapped.append(_wrap(out.data, grad_fn, i, vc=out._vc))
+            wrapped.append(_wrap(out._data, grad_fn, i, vc=out._vc))
         return tuple(wrapped) if isinstance(raw, tuple) else wrapped[0]

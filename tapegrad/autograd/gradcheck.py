@@ -49,16 +49,16 @@ def _numerical_jvp_columns(
     eps: float,
 ) -> np.ndarray:
     """d(sum(upstream * out)) / d(input) by central differences, one element at a time."""
-    x = inputs[index].data
+    x = inputs[index]._data
     flat = x.reshape(-1)
     result = np.zeros(x.size, dtype=np.float64)
     with enable_grad():  # the function under test may itself call autograd.grad
         for k in range(x.size):
             orig = flat[k].item()
             flat[k] = orig + eps
-            plus = np.array(_outputs(fn, inputs)[out_index].data, dtype=np.float64)
+            plus = np.array(_outputs(fn, inputs)[out_index]._data, dtype=np.float64)
             flat[k] = orig - eps
-            minus = np.array(_outputs(fn, inputs)[out_index].data, dtype=np.float64)
+            minus = np.array(_outputs(fn, inputs)[out_index]._data, dtype=np.float64)
             flat[k] = orig
             result[k] = np.sum(upstream * (plus - minus)) / (2 * eps)
     return result.reshape(x.shape)
@@ -84,7 +84,7 @@ def check_gradients(
     report = GradcheckReport()
     if not diff:
         raise ValueError("gradcheck expects at least one input tensor with requires_grad=True")
-    if any(inputs[i].data.dtype != np.float64 for i in diff):
+    if any(inputs[i]._data.dtype != np.float64 for i in diff):
         warnings.warn(
             "Input #0 requires gradient and is not a double precision floating point. "
             "This check will likely fail if all the inputs are not of double precision "
@@ -96,7 +96,7 @@ def check_gradients(
     with enable_grad():
         outputs = _outputs(fn, inputs)
     for o, out in enumerate(outputs):
-        if not isinstance(out, Tensor) or out.data.dtype.kind != "f":
+        if not isinstance(out, Tensor) or out._data.dtype.kind != "f":
             continue
         upstream = rng.uniform(0.5, 1.5, size=out.shape) * rng.choice([-1.0, 1.0], size=out.shape)
         if not out.requires_grad:
@@ -108,13 +108,13 @@ def check_gradients(
                 autograd_grad(
                     fresh,
                     [inputs[i] for i in diff],
-                    _wrap(upstream.astype(out.data.dtype)),
+                    _wrap(upstream.astype(out._data.dtype)),
                     allow_unused=True,
                 )
             )
         for i, a in zip(diff, analytic):
             numeric = _numerical_jvp_columns(fn, inputs, i, o, upstream, eps)
-            a_val = np.zeros_like(numeric) if a is None else np.asarray(a.data, np.float64)
+            a_val = np.zeros_like(numeric) if a is None else np.asarray(a._data, np.float64)
             _compare(report, numeric, a_val, i, o, atol, rtol)
     return report
 
@@ -202,7 +202,7 @@ def check_second_order(
         outputs = [o for o in _outputs(func, inputs) if o.requires_grad]
     if grad_outputs is None:
         grad_outputs = [
-            _wrap(rng.uniform(0.5, 1.5, size=o.shape).astype(o.data.dtype), requires_grad=True)
+            _wrap(rng.uniform(0.5, 1.5, size=o.shape).astype(o._data.dtype), requires_grad=True)
             for o in outputs
         ]
 
@@ -212,7 +212,7 @@ def check_second_order(
         wrt = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
         grads = autograd_grad(outs, wrt, list(gs), create_graph=True, allow_unused=True)
         return tuple(
-            g if g is not None else _wrap(np.zeros(w.shape, w.data.dtype))
+            g if g is not None else _wrap(np.zeros(w.shape, w._data.dtype))
             for g, w in zip(grads, wrt)
         )
 

@@ -267,7 +267,7 @@ class _Labels:
             self.by_tensor.setdefault(tensor, name)
             return
         self.by_tensor.setdefault(id(tensor), name)
-        data = getattr(tensor, "data", None)
+        data = getattr(tensor, "_data", None)
         if isinstance(data, np.ndarray):
             self.by_array.setdefault(id(data), name)
         grad_fn = getattr(tensor, "grad_fn", None)
@@ -323,7 +323,7 @@ def _saved_values(node: Node, labels: _Labels) -> list[SavedValue] | None:
             return None
         tensors = getattr(node, "_saved", ())
         return [
-            _saved_value(f"saved_tensors[{i}]", getattr(t, "data", t), labels)
+            _saved_value(f"saved_tensors[{i}]", getattr(t, "_data", t), labels)
             for i, t in enumerate(tensors)
         ]
     saves = getattr(node, "saves", ())

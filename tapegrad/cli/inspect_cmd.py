@@ -378,7 +378,7 @@ def _load_case(config: str, double: bool) -> ConfigCase:
     if double:
         x, y = _double(x), _double(y)
         for _, p in parameters:
-            p.data = p.data.astype(np.float64)
+            p._data = p._data.astype(np.float64)
     model, loss_fn = trainer.model, trainer.loss_fn
     return ConfigCase(parameters, [("x", x), ("y", y)], lambda: loss_fn(model(x), y))
 

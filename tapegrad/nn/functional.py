@@ -158,7 +158,7 @@ def _class_loss_args(
 
 def _nll_loss(logp: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor:
     if logp.ndim <= 2:  # one NllLossBackward0 node, as torch
-        _check_target_range(target.data, logp.shape[-1], ignore_index)
+        _check_target_range(target._data, logp.shape[-1], ignore_index)
         return logp._nll_loss(target, ignore_index, reduction)
     rows, flat_target = _as_rows(logp, target)
     losses = _pick_nll(rows, flat_target, ignore_index, reduction)
@@ -168,7 +168,7 @@ def _nll_loss(logp: Tensor, target: Tensor, ignore_index: int, reduction: str) -
 
 
 def _soft_cross_entropy(input: Tensor, target: Tensor, dim: int, reduction: str) -> Tensor:  # noqa: A002
-    if target.data.dtype.kind != "f":
+    if target._data.dtype.kind != "f":
         raise RuntimeError(
             "Expected floating point type for target with class probabilities, got "
             f"{_TORCH_DTYPE.get(target.dtype.name, target.dtype.name)}"
@@ -225,14 +225,14 @@ def _check_target_range(labels: np.ndarray, classes: int, ignore_index: int) -> 
 
 def _pick_nll(logp: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor:
     """``-logp[i, target[i]]`` per row, skipping ``ignore_index``; then the reduction."""
-    labels = target.data.astype(np.int64)
+    labels = target._data.astype(np.int64)
     keep = labels != ignore_index
     _check_target_range(labels, logp.shape[1], ignore_index)
     rows = tapegrad.arange(logp.shape[0])
     if keep.all():
         return _reduce(-logp[rows, tapegrad.from_numpy(labels)], reduction)
     picked = logp[rows, tapegrad.from_numpy(np.where(keep, labels, 0))]
-    mask = tapegrad.from_numpy(keep.astype(logp.data.dtype))
+    mask = tapegrad.from_numpy(keep.astype(logp._data.dtype))
     losses = -picked * mask
     if reduction == "mean":
         # NOTE: 0/0 = nan when every target is ignored, as torch.

@@ -34,7 +34,7 @@ class Parameter(Tensor):
         param = Tensor.__new__(cls)
         # Initialised empty, then given the source array itself: Parameter(t) shares t's data.
         Tensor.__init__(param, source.reshape(-1)[:0])
-        param.data = source
+        param._data = source
         param._set_requires_grad(requires_grad, FLOAT_OR_COMPLEX_ONLY)
         return param
 
@@ -49,8 +49,8 @@ def _parameter_array(data: Any) -> np.ndarray:
     if data is None:
         return np.empty((0,), np.float32)
     if isinstance(data, Tensor):
-        return data.data
-    return tapegrad.tensor(data).data
+        return data._data
+    return tapegrad.tensor(data)._data
 
 
 def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
@@ -320,7 +320,7 @@ def _copy_into(param: Tensor, key: str, value: Any, errors: list[str]) -> None:
             f"checkpoint but received {type(value)}"
         )
         return
-    source = value.data if isinstance(value, Tensor) else np.asarray(value)
+    source = value._data if isinstance(value, Tensor) else np.asarray(value)
     if source.shape != param.shape:
         errors.append(
             f"size mismatch for {key}: copying a param with shape {source.shape} from "

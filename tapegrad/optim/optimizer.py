@@ -185,7 +185,7 @@ def _cast(param: Tensor, index: Any, name: str, value: Any) -> Any:
         return np.asarray(value).item() if hasattr(value, "__array__") else value
     if not isinstance(value, Tensor) and not hasattr(value, "__array__"):
         return copy.deepcopy(value)
-    array = np.array(value.data if isinstance(value, Tensor) else value, dtype=param.data.dtype)
+    array = np.array(value._data if isinstance(value, Tensor) else value, dtype=param._data.dtype)
     if array.shape != param.shape:
         raise ValueError(
             f"loaded state for parameter {index} has '{name}' of shape {array.shape}, but the "

@@ -50,7 +50,7 @@ def test_custom_function_gradient_and_node():
     assert y.grad_fn.name() == "CubeBackward"
     assert y.grad_fn.next_functions[0][0].variable is x
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.data, [3.0, 12.0])
+    np.testing.assert_allclose(x.grad.detach().numpy(), [3.0, 12.0])
     assert gradcheck(Cube.apply, (tg.randn(3, dtype=tg.float64, requires_grad=True),))
 
 
@@ -59,7 +59,7 @@ def test_custom_function_non_tensor_argument_and_needs_input_grad():
     y = ScaleBy.apply(x, 4.0)
     assert y.grad_fn.needs_input_grad == (True, False)
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [4.0, 4.0])
+    np.testing.assert_array_equal(x.grad.detach().numpy(), [4.0, 4.0])
 
 
 def test_wrong_backward_fails_gradcheck():

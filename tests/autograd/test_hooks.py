@@ -52,7 +52,7 @@ def test_node_prehook_and_post_hook():
     seen = []
     y.grad_fn.register_hook(lambda grad_inputs, grad_outputs: seen.append(grad_inputs[0].tolist()))
     (y * 5).sum().backward()
-    np.testing.assert_allclose(x.grad.data, np.exp([1.0, 2.0]), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.detach().numpy(), np.exp([1.0, 2.0]), rtol=1e-6)
     np.testing.assert_allclose(seen[0], np.exp([1.0, 2.0]), rtol=1e-6)
 
 

@@ -11,11 +11,11 @@ import tapegrad as tg
 def test_manual_update_under_no_grad_is_in_place_and_bumps_version():
     w = tg.ones(2, requires_grad=True)
     (w * 3).sum().backward()
-    data = w.data
+    data = w.detach().numpy()
     with tg.no_grad():
         w.sub_(0.1 * w.grad)
-    assert w.data is data
-    np.testing.assert_allclose(w.data, [0.7, 0.7], rtol=1e-6)
+    assert w.detach().numpy() is data
+    np.testing.assert_allclose(w.detach().numpy(), [0.7, 0.7], rtol=1e-6)
     assert w._version == 1
     assert w.is_leaf and w.requires_grad
 
@@ -73,7 +73,7 @@ def test_inplace_on_non_leaf_is_recorded():
     assert y.grad_fn.name() == "AddBackward0"
     y.mul_(3)
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [6.0, 6.0])
+    np.testing.assert_array_equal(x.grad.detach().numpy(), [6.0, 6.0])
 
 
 @pytest.mark.parametrize(
@@ -92,14 +92,14 @@ def test_inplace_methods(method, args, expected):
     t = tg.tensor([1.0, 2.0])
     out = getattr(t, method)(*args)
     assert out is t
-    np.testing.assert_allclose(t.data, expected, rtol=1e-6)
+    np.testing.assert_allclose(t.detach().numpy(), expected, rtol=1e-6)
     assert t._version == 1
 
 
 def test_copy_broadcasts_and_casts():
     t = tg.zeros(2, 3)
     t.copy_(tg.tensor([1, 2, 3]))
-    np.testing.assert_array_equal(t.data, [[1, 2, 3], [1, 2, 3]])
+    np.testing.assert_array_equal(t.detach().numpy(), [[1, 2, 3], [1, 2, 3]])
     assert t.dtype == tg.float32
 
 
@@ -108,7 +108,7 @@ def test_views_share_version_counter():
     view = base[0]
     view.add_(1)
     assert base._version == 1
-    np.testing.assert_array_equal(base.data[0], [1, 1, 1])
+    np.testing.assert_array_equal(base.detach().numpy()[0], [1, 1, 1])
 
 
 def test_inplace_int_tensor_with_float_is_refused():
@@ -146,7 +146,7 @@ def test_foreach_sub_and_zero_match_the_loop_they_replace_bit_for_bit():
     for a, b, g in zip(fused, looped, grads):
         assert a.tolist() == b.tolist()
         assert a._version == b._version == 1
-        assert g._version == 1 and not g.data.any()
+        assert g._version == 1 and not g.detach().numpy().any()
 
 
 def test_foreach_sub_falls_back_to_sub_for_broadcasting_and_its_errors():
@@ -172,7 +172,7 @@ def test_foreach_sub_matches_torch():
         tg._foreach_sub_(params, grads, alpha=0.37)
     torch._foreach_sub_(tp, tgr, alpha=0.37)
     for p, t in zip(params, tp):  # torch fuses p - alpha * g (1 ulp apart at most)
-        np.testing.assert_allclose(p.data, t.numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(p.detach().numpy(), t.numpy(), rtol=1e-6, atol=1e-7)
 
 
 def _inplace_cases(lib):

@@ -69,7 +69,9 @@ def test_random_graphs_match_torch(program, seed):
     for a, b in zip(ours, theirs):
         assert (a.grad is None) == (b.grad is None)
         if a.grad is not None:
-            np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(
+                a.grad.detach().numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-12
+            )
 
 
 @settings(max_examples=20, deadline=None, derandomize=True)
@@ -116,7 +118,7 @@ class AccumulationMachine(RuleBasedStateMachine):
                 out.backward(retain_graph=retain)
             return
         out.backward(retain_graph=retain)
-        self.expected += 2 * c * self.x.data
+        self.expected += 2 * c * self.x.detach().numpy()
         graph[2], graph[3] = retain, True
 
     @rule()
@@ -135,7 +137,7 @@ class AccumulationMachine(RuleBasedStateMachine):
         if self.x.grad is None:
             assert not self.expected.any()
         else:
-            np.testing.assert_allclose(self.x.grad.data, self.expected, rtol=1e-12)
+            np.testing.assert_allclose(self.x.grad.detach().numpy(), self.expected, rtol=1e-12)
 
 
 TestAccumulation = AccumulationMachine.TestCase

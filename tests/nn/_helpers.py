@@ -11,7 +11,7 @@ import tapegrad as tg
 
 def to_torch(torch: Any, t: tg.Tensor, requires_grad: bool = False) -> Any:
     """A torch tensor with a copy of ``t``'s values."""
-    out = torch.from_numpy(t.data.copy())
+    out = torch.from_numpy(t.detach().numpy().copy())
     return out.requires_grad_(requires_grad)
 
 
@@ -24,7 +24,7 @@ def copy_weights(torch: Any, source: Any, dest: Any) -> None:
 
 def assert_close(actual: Any, expected: Any, atol: float) -> None:
     """Max abs difference below ``atol`` (accepts tapegrad and torch tensors)."""
-    a = actual.data if isinstance(actual, tg.Tensor) else np.asarray(actual)
+    a = actual.detach().numpy() if isinstance(actual, tg.Tensor) else np.asarray(actual)
     e = expected.detach().numpy() if hasattr(expected, "detach") else np.asarray(expected)
     assert a.shape == e.shape
     assert a.dtype == e.dtype

@@ -60,10 +60,10 @@ def test_linear_default_init_bounds() -> None:
     lin = nn.Linear(50, 400)
     bound = 1 / math.sqrt(50)
     for p in (lin.weight, lin.bias):
-        assert np.abs(p.data).max() <= bound
-        assert np.abs(p.data).max() > 0.9 * bound
+        assert np.abs(p.detach().numpy()).max() <= bound
+        assert np.abs(p.detach().numpy()).max() > 0.9 * bound
     # U(-b, b) has standard deviation b / sqrt(3).
-    assert abs(lin.weight.data.std() - bound / math.sqrt(3)) < 0.01 * bound
+    assert abs(lin.weight.detach().numpy().std() - bound / math.sqrt(3)) < 0.01 * bound
 
 
 def test_linear_init_is_reproducible_with_manual_seed() -> None:
@@ -73,8 +73,8 @@ def test_linear_init_is_reproducible_with_manual_seed() -> None:
     second = nn.Linear(4, 3).state_dict()
     other = nn.Linear(4, 3).state_dict()
     for key in first:
-        np.testing.assert_array_equal(first[key].data, second[key].data)
-        assert not np.array_equal(first[key].data, other[key].data)
+        np.testing.assert_array_equal(first[key].detach().numpy(), second[key].detach().numpy())
+        assert not np.array_equal(first[key].detach().numpy(), other[key].detach().numpy())
 
 
 def test_linear_grad_fn_chain_is_torchs() -> None:
@@ -132,8 +132,12 @@ def test_mlp_outputs_and_gradients_match_torch(act: str, dtype) -> None:
 def test_activation_modules() -> None:
     x = tg.tensor([-2.0, 0.0, 3.0])
     assert nn.ReLU()(x).tolist() == [0.0, 0.0, 3.0]
-    np.testing.assert_allclose(nn.Tanh()(x).data, np.tanh(x.data), rtol=1e-6)
-    np.testing.assert_allclose(nn.Sigmoid()(x).data, 1 / (1 + np.exp(-x.data)), rtol=1e-6)
+    np.testing.assert_allclose(
+        nn.Tanh()(x).detach().numpy(), np.tanh(x.detach().numpy()), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        nn.Sigmoid()(x).detach().numpy(), 1 / (1 + np.exp(-x.detach().numpy())), rtol=1e-6
+    )
     assert [repr(m) for m in (nn.ReLU(), nn.Tanh(), nn.Sigmoid())] == [
         "ReLU()",
         "Tanh()",
@@ -154,7 +158,7 @@ def test_sequential_indexing_len_iteration_and_append() -> None:
     assert len(seq) == 3 and seq[2] is c
     assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
     x = tg.randn(4, 2)
-    np.testing.assert_array_equal(seq(x).data, c(b(a(x))).data)
+    np.testing.assert_array_equal(seq(x).detach().numpy(), c(b(a(x))).detach().numpy())
 
 
 def test_sequential_slices_keep_names() -> None:

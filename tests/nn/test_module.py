@@ -120,7 +120,9 @@ def test_deepcopy_and_pickle_keep_parameters() -> None:
     for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
         assert [n for n, _ in clone.named_parameters()] == ["0.weight", "0.bias"]
         assert clone[0].weight is not model[0].weight
-        np.testing.assert_array_equal(clone[0].weight.data, model[0].weight.data)
+        np.testing.assert_array_equal(
+            clone[0].weight.detach().numpy(), model[0].weight.detach().numpy()
+        )
         clone(tg.ones(1, 2)).sum().backward()
         assert clone[0].weight.grad is not None and model[0].weight.grad is None
 
@@ -225,10 +227,10 @@ def test_zero_grad_set_to_none_and_in_place() -> None:
     net = Net()
     net(tg.randn(5, 3)).sum().backward()
     grad = net.body[0].weight.grad
-    assert grad is not None and np.any(grad.data != 0)
+    assert grad is not None and np.any(grad.detach().numpy() != 0)
     net.zero_grad(set_to_none=False)
     assert net.body[0].weight.grad is grad
-    assert all(np.all(p.grad.data == 0) for p in net.parameters())
+    assert all(np.all(p.grad.detach().numpy() == 0) for p in net.parameters())
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
 
@@ -237,9 +239,9 @@ def test_gradients_accumulate_until_zeroed() -> None:
     lin = nn.Linear(2, 1)
     x = tg.ones(1, 2)
     lin(x).sum().backward()
-    first = lin.weight.grad.data.copy()
+    first = lin.weight.grad.detach().numpy().copy()
     lin(x).sum().backward()
-    np.testing.assert_allclose(lin.weight.grad.data, 2 * first)
+    np.testing.assert_allclose(lin.weight.grad.detach().numpy(), 2 * first)
 
 
 def test_apply_visits_children_then_self() -> None:
@@ -258,7 +260,7 @@ def test_state_dict_is_detached_and_shares_memory() -> None:
     assert isinstance(state, OrderedDict) and list(state) == NET_KEYS
     weight = state["body.0.weight"]
     assert not weight.requires_grad and weight.grad_fn is None
-    assert np.shares_memory(weight.data, net.body[0].weight.data)
+    assert np.shares_memory(weight.detach().numpy(), net.body[0].weight.detach().numpy())
     assert net.state_dict(keep_vars=True)["scale"] is net.scale
 
 
@@ -276,7 +278,7 @@ def test_load_state_dict_copies_in_place_from_arrays_and_tensors() -> None:
     assert target.scale._version > version
     assert target.scale.requires_grad and target.scale.grad_fn is None
     x = tg.randn(4, 3)
-    np.testing.assert_array_equal(target(x).data, source(x).data)
+    np.testing.assert_array_equal(target(x).detach().numpy(), source(x).detach().numpy())
 
 
 def test_load_state_dict_reports_missing_and_unexpected_keys_like_torch() -> None:

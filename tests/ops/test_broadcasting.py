@@ -52,7 +52,7 @@ def test_binary_ops_broadcast_like_torch(shapes, name, seed):
     out.backward(tg.tensor(upstream, dtype=tg.float64))
     tout.backward(torch.tensor(upstream))
     for x, tx in zip(xs, txs):
-        np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(x.grad.detach().numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_broadcast_mismatch_message():

@@ -20,7 +20,7 @@ def _inputs(seed: int = 0, weight_grad: bool = True):
 
 
 def _torch_copies(torch, *tensors):
-    return [torch.tensor(t.data, requires_grad=t.requires_grad) for t in tensors]
+    return [torch.tensor(t.detach().numpy(), requires_grad=t.requires_grad) for t in tensors]
 
 
 def _names(node, depth: int = 3):
@@ -60,18 +60,18 @@ def test_frozen_weight_has_no_transpose_node():
     assert out.grad_fn.next_functions[2] == (None, 0)
     out.sum().backward()
     assert w.grad is None
-    np.testing.assert_allclose(x.grad.data, np.tile(w.data.sum(0), (5, 1)))
+    np.testing.assert_allclose(x.grad.detach().numpy(), np.tile(w.detach().numpy().sum(0), (5, 1)))
 
 
 def test_gradients_equal_the_unfolded_graph():
     x, w, b = _inputs()
     F.linear(x, w, b).pow(2).sum().backward()
-    folded = [t.grad.data.copy() for t in (x, w, b)]
+    folded = [t.grad.detach().numpy().copy() for t in (x, w, b)]
     for t in (x, w, b):
         t.grad = None
     b.addmm(x, w.t()).pow(2).sum().backward()  # the generic path: a real TBackward0 node
     for got, t in zip(folded, (x, w, b)):
-        np.testing.assert_array_equal(got, t.grad.data)
+        np.testing.assert_array_equal(got, t.grad.detach().numpy())
 
 
 def test_hooks_on_the_transpose_node_run_as_in_torch():
@@ -92,12 +92,12 @@ def test_hooks_on_the_transpose_node_run_as_in_torch():
         t_node.register_hook(post)
         out.pow(2).sum().backward()
 
-    run(F.linear, (x, w, b), "ours", lambda g: g.data)
+    run(F.linear, (x, w, b), "ours", lambda g: g.detach().numpy())
     run(torch.nn.functional.linear, (tx, tw, tb), "theirs", lambda g: g.detach().numpy())
     for ours, theirs in zip(seen["ours"][0], seen["theirs"][0]):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
     for ours, theirs in ((x, tx), (w, tw), (b, tb)):
-        np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(ours.grad.detach().numpy(), theirs.grad.numpy(), rtol=1e-12)
 
 
 def test_hook_registered_on_the_transpose_node_during_backward_runs():
@@ -121,9 +121,9 @@ def test_retained_graph_runs_twice_with_hooks():
     calls = []
     out.grad_fn.next_functions[2][0].register_prehook(lambda grads: calls.append(1))
     out.sum().backward(retain_graph=True)
-    first = w.grad.data.copy()
+    first = w.grad.detach().numpy().copy()
     out.sum().backward()
-    np.testing.assert_allclose(w.grad.data, 2 * first)
+    np.testing.assert_allclose(w.grad.detach().numpy(), 2 * first)
     assert calls == [1, 1]
 
 
@@ -138,7 +138,9 @@ def test_double_backward_matches_torch():
     ((gw**2).sum() + (gx**2).sum()).backward()
     ((tgw**2).sum() + (tgx**2).sum()).backward()
     for ours, theirs in ((gw, tgw), (gx, tgx), (x.grad, tx.grad), (w.grad, tw.grad)):
-        np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12
+        )
 
 
 def test_double_backward_after_the_weight_is_freed():
@@ -158,7 +160,7 @@ def test_computed_weight_gets_its_gradient_through_the_fold():
     assert _names(out.grad_fn, 3) == _names(torch.nn.functional.linear(tx, tv * 2, tb).grad_fn, 3)
     out.pow(2).sum().backward()
     torch.nn.functional.linear(tx, tv * 2, tb).pow(2).sum().backward()
-    np.testing.assert_allclose(v.grad.data, tv.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(v.grad.detach().numpy(), tv.grad.numpy(), rtol=1e-12)
 
 
 def test_weight_changed_in_place_is_reported_as_by_the_unfolded_graph():
@@ -183,7 +185,7 @@ def test_autograd_grad_of_the_weight_matches_torch():
     tx, tw, tb = _torch_copies(torch, x, w, b)
     (gw,) = tg.autograd.grad(F.linear(x, w, b).sum(), (w,))
     (tgw,) = torch.autograd.grad(torch.nn.functional.linear(tx, tw, tb).sum(), (tw,))
-    np.testing.assert_allclose(gw.data, tgw.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gw.detach().numpy(), tgw.numpy(), rtol=1e-12)
     assert w.grad is None
 
 

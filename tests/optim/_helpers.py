@@ -48,7 +48,9 @@ def train_step(model: nn.Module, opt: Any, x: tg.Tensor, y: tg.Tensor) -> float:
 def torch_step(torch: Any, model: Any, opt: Any, x: tg.Tensor, y: tg.Tensor) -> float:
     """The same step in torch."""
     opt.zero_grad()
-    loss = torch.nn.functional.mse_loss(model(torch.from_numpy(x.data)), torch.from_numpy(y.data))
+    loss = torch.nn.functional.mse_loss(
+        model(torch.from_numpy(x.detach().numpy())), torch.from_numpy(y.detach().numpy())
+    )
     loss.backward()
     opt.step()
     return loss.item()

@@ -56,7 +56,7 @@ def test_first_step_moves_each_weight_by_lr() -> None:
     opt = optim.Adam([p], lr=0.1)
     p.grad = tg.tensor([0.5, -3.0, 1e-3], dtype=tg.float64)
     opt.step()
-    np.testing.assert_allclose(p.data, [0.9, -1.9, 2.9], atol=1e-6)
+    np.testing.assert_allclose(p.detach().numpy(), [0.9, -1.9, 2.9], atol=1e-6)
     state = opt.state[p]
     assert state["step"] == 1
     assert sorted(state) == ["exp_avg", "exp_avg_sq", "step"]
@@ -103,14 +103,14 @@ def test_resume_from_state_dict_equals_an_uninterrupted_run() -> None:
     # Buffers were copied, not shared with the checkpoint.
     first_param = next(resumed.parameters())
     assert not np.shares_memory(
-        opt_resumed.state[first_param]["exp_avg"].data, saved["state"]["0"]["exp_avg"]
+        opt_resumed.state[first_param]["exp_avg"].detach().numpy(), saved["state"]["0"]["exp_avg"]
     )
     assert opt_resumed.state[first_param]["step"] == 5
     for _ in range(5):
         train_step(straight, opt_straight, x, y)
         train_step(resumed, opt_resumed, x, y)
     for (_, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 def test_resumes_from_a_torch_optimizer_state() -> None:
@@ -161,6 +161,8 @@ def test_zero_grad_both_modes() -> None:
     train_step(model, opt, x, y)
     grads = [p.grad for p in model.parameters()]
     opt.zero_grad(set_to_none=False)
-    assert all(p.grad is g and not np.any(g.data) for p, g in zip(model.parameters(), grads))
+    assert all(
+        p.grad is g and not np.any(g.detach().numpy()) for p, g in zip(model.parameters(), grads)
+    )
     opt.zero_grad()
     assert all(p.grad is None for p in model.parameters())
