@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings as _warnings
+
 from tapegrad import _indexing  # noqa: E402,F401,I001  (registers Tensor.__getitem__ helpers)
 from tapegrad._dtypes import (
     bool,  # noqa: A004
@@ -83,3 +85,14 @@ from tapegrad.tensor import foreach_sub_ as _foreach_sub_
 from tapegrad.tensor import foreach_zero_ as _foreach_zero_
 
 __version__ = "0.1.0"
+
+# PyTorch computes log(0) = -inf, 1/0 = inf, 0/0 = nan silently; numpy warns about each,
+# pointing into tapegrad's ops. This filter silences exactly those floating-point warnings
+# raised from tapegrad's own modules (a user's numpy code still warns); an errstate around
+# every op would cost about 1 us an op.
+_warnings.filterwarnings(
+    "ignore",
+    r"(divide by zero|overflow|invalid value|underflow) encountered",
+    RuntimeWarning,
+    r"tapegrad\.",
+)

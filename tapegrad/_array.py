@@ -13,6 +13,28 @@ def sign(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def sum_array(
+    a: np.ndarray, axis: int | tuple[int, ...] | None = None, keepdims: bool = False
+) -> np.ndarray:
+    """``a.sum(axis, keepdims=keepdims)``, the same reduction called directly: the same
+    result (bools and small ints summed as int64), 0.2-0.4 us less a call, and numpy's
+    overflow warning points into tapegrad, whose warning filter silences it (torch is
+    silent); ``a.sum`` goes through numpy's Python-level ``_methods``."""
+    return np.add.reduce(a, axis, None, None, keepdims)
+
+
+def check_divisor(a: object, b: object) -> None:
+    """Integer floor division or remainder by zero: torch raises (numpy gives 0 and warns)."""
+    if np.result_type(a, b).kind in "iub" and not np.all(b):
+        raise RuntimeError("ZeroDivisionError")
+
+
+def floor_divide(a: object, b: object) -> np.ndarray:
+    """``a // b``, with torch's error for an integer division by zero."""
+    check_divisor(a, b)
+    return np.floor_divide(a, b)
+
+
 def wrapped_int(value: int, dtype: np.dtype) -> np.ndarray:
     """A Python int beyond an integer dtype's range, wrapped around as C (and torch) do:
     uint8 + 300 adds 44; numpy refuses such an int."""

@@ -21,6 +21,7 @@ import numpy as np
 from tapegrad import _dtypes
 from tapegrad._array import (
     broadcast_error,
+    floor_divide,
     normalize_dim,
     normalize_dims,
     shape_str,
@@ -1048,10 +1049,10 @@ class Tensor:
 
     def __floordiv__(self, other: Any) -> Tensor:
         """``floor(self / other)``; not differentiable (torch has no derivative for it)."""
-        return _compare(np.floor_divide, self, other)
+        return _compare(floor_divide, self, other)
 
     def __rfloordiv__(self, other: Any) -> Tensor:
-        return _compare(lambda a, b: np.floor_divide(b, a), self, other)
+        return _compare(lambda a, b: floor_divide(b, a), self, other)
 
     def __mod__(self, other: Any) -> Tensor:
         """Python's (and torch's) remainder: the sign of the divisor."""

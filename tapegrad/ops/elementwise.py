@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad._array import sign, wrapped_int
+from tapegrad._array import check_divisor, floor_divide, sign, wrapped_int
 from tapegrad.ops import base
 from tapegrad.ops.base import OUT, HoldingOp, Op
 
@@ -91,7 +91,7 @@ class DivRounded(Op):
         self.mode = mode
 
     def forward(self, a: Any, b: Any) -> np.ndarray:
-        floor = np.floor_divide(a, b)
+        floor = floor_divide(a, b)
         if self.mode == "floor":
             return floor
         if np.result_type(a, b).kind in "iub":  # truncate toward 0: one up where floor went down
@@ -112,6 +112,7 @@ class Remainder(Op):
     saved_only_for = {0: 1, 1: 1}
 
     def forward(self, a: Any, b: Any) -> np.ndarray:
+        check_divisor(a, b)
         return np.remainder(a, b)
 
     def backward(self, xp: Any, g: Any, a: Any, b: Any) -> tuple[Any, ...]:
@@ -128,6 +129,7 @@ class RemainderScalar(Op):
 
     def forward(self, a: np.ndarray, divisor: Any) -> np.ndarray:
         self.divisor = divisor
+        check_divisor(a, divisor)
         return np.remainder(a, divisor)
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:

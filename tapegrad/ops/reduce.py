@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad._array import sum_array
 from tapegrad.ops.base import OUT, HoldingOp, Op
 
 
@@ -32,7 +33,7 @@ class Sum(Op):
 
     def forward(self, a: np.ndarray) -> np.ndarray:
         self.shape = a.shape
-        return a.sum()
+        return sum_array(a)
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
         return (xp.expand(g, self.shape),)
@@ -45,7 +46,7 @@ class SumDim(Op):
 
     def forward(self, a: np.ndarray, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
-        return a.sum(axis=axes, keepdims=keepdim)
+        return sum_array(a, axes, keepdim)
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
         return (_expand_back(xp, g, self.shape, self.axes, self.keepdim),)
@@ -69,7 +70,7 @@ class SumToSize(Op):
 def _mean_all(a: np.ndarray) -> np.ndarray:
     """The mean of every element: np.mean's arithmetic (sum / size) without its Python-level
     overhead; NaN when empty."""
-    return a.sum() / a.dtype.type(a.size) if a.size else np.array(np.nan, dtype=a.dtype)
+    return sum_array(a) / a.dtype.type(a.size) if a.size else np.array(np.nan, dtype=a.dtype)
 
 
 class Mean(Op):
@@ -89,7 +90,8 @@ class MeanDim(Op):
     def forward(self, a: np.ndarray, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
         self.count = int(np.prod([a.shape[i] for i in axes]))
-        return a.mean(axis=axes, keepdims=keepdim, dtype=a.dtype)
+        # np.mean's arithmetic (sum, then divide by the count), as _mean_all
+        return sum_array(a, axes, keepdim) / a.dtype.type(self.count)
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
         return (_expand_back(xp, g / max(self.count, 1), self.shape, self.axes, self.keepdim),)
@@ -236,7 +238,7 @@ class MseLoss(Op):
         squared *= squared
         if reduction == "none":
             return squared
-        return squared.sum() if reduction == "sum" else _mean_all(squared)
+        return sum_array(squared) if reduction == "sum" else _mean_all(squared)
 
     def backward(self, xp: Any, g: Any, a: Any, target: Any) -> tuple[Any, ...]:
         (na, _), (nt, _) = self._edges
@@ -272,11 +274,11 @@ class NllLoss(HoldingOp):
         if reduction == "none":
             return losses.reshape(labels.shape)
         if reduction == "sum":
-            return losses.sum()
+            return sum_array(losses)
         self.total = logp.dtype.type(rows.size)
         if not rows.size:
             return np.array(np.nan, logp.dtype)  # every target ignored: 0 / 0, as torch
-        return losses.sum() / self.total
+        return sum_array(losses) / self.total
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
         rows, cols = self.key
