@@ -17,6 +17,7 @@ from tapegrad.tensor import (
     FLOAT_OR_COMPLEX_ONLY,
     Tensor,
     _as_tensor,
+    _check_int_range,
     _join_dtype,
     _promote_scalar,
     _result_dtype,
@@ -94,7 +95,12 @@ def full(
             if isinstance(fill_value, int)
             else None
         )
-    return _leaf(np.full(_new_size((size,)), fill_value, _factory_dtype(dtype)), requires_grad)
+    np_dtype = _factory_dtype(dtype)
+    if np_dtype.kind in "iu" and isinstance(fill_value, int | float):
+        value = np.array(fill_value)
+        _check_int_range(value, np_dtype, f"{np_dtype.name}_t")  # torch's C++ type name
+        fill_value = value.astype(np_dtype)  # -1 wraps to 255 in uint8, as in torch
+    return _leaf(np.full(_new_size((size,)), fill_value, np_dtype), requires_grad)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:

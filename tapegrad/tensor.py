@@ -722,12 +722,14 @@ class Tensor:
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the maximum (flattened when ``dim`` is None)."""
+        _refuse_bool(self, "argmax")
         if dim is None:
             return self._flat_index(np.argmax, "argmax", keepdim)
         return self.max(dim, keepdim).indices
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the minimum (flattened when ``dim`` is None)."""
+        _refuse_bool(self, "argmin")
         if dim is None:
             return self._flat_index(np.argmin, "argmin", keepdim)
         return self.min(dim, keepdim).indices
@@ -748,12 +750,14 @@ class Tensor:
     def softmax(self, dim: int) -> Tensor:
         """Softmax along ``dim``."""
         axes = _softmax_axes(dim, self.ndim)
-        return _run_op(R.Softmax(), (self,), (_float_data(self),), axes=axes)
+        _check_softmax_dtype(self, axes, "softmax")
+        return _run_op(R.Softmax(), (self,), (self._data,), axes=axes)
 
     def log_softmax(self, dim: int) -> Tensor:
         """Log of softmax along ``dim``, computed stably."""
         axes = _softmax_axes(dim, self.ndim)
-        return _run_op(R.LogSoftmax(), (self,), (_float_data(self),), axes=axes)
+        _check_softmax_dtype(self, axes, "log_softmax")
+        return _run_op(R.LogSoftmax(), (self,), (self._data,), axes=axes)
 
     # ------------------------------------------------------------------ linear algebra
 
@@ -769,6 +773,7 @@ class Tensor:
                 f"({a.shape[0]}x{a.shape[1]} and {b.shape[0]}x{b.shape[1]})"
             )
         a, b = _same_dtype(a, b, "mm")
+        _refuse_bool_product(a, b)
         return _run_op(L.Mm(), (a, b), (a._data, b._data))
 
     def addmm(self, mat1: Tensor, mat2: Tensor, beta: float = 1, alpha: float = 1) -> Tensor:
@@ -784,6 +789,7 @@ class Tensor:
             self._addmm_shape_error((ad.shape[0], bd.shape[1]))
         if not bias._data.dtype == ad.dtype == bd.dtype:
             _addmm_dtype_error(bias._data.dtype, ad.dtype, bd.dtype)
+        _refuse_bool_product(a, b)
         op = L.Addmm() if beta == 1 and alpha == 1 else L.ScaledAddmm(beta, alpha)
         try:
             out = op.forward(bias._data, a._data, b._data)
@@ -865,6 +871,7 @@ class Tensor:
             return a.mm(b)
         _check_matmul(a.shape, b.shape)
         a, b = _same_dtype(a, b, "matmul")
+        _refuse_bool_product(a, b)
         if a.ndim == 1 and b.ndim == 1:
             return _run_op(L.Dot(), (a, b), (a._data, b._data))
         return _run_op(L.Matmul(), (a, b), (a._data, b._data))
@@ -1214,6 +1221,12 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
         arr = np.array(data)
     except ValueError:
         raise ValueError(_ragged_message(data)) from None
+    if (target is None or target.kind in "iub") and (
+        arr.dtype == np.uint64 or arr.dtype == object and _all_ints(arr)
+    ):
+        raise ValueError("Overflow when unpacking long long")  # an int beyond int64's range
+    if arr.dtype == object and target is not None and _all_ints(arr):
+        arr = arr.astype(np.float64)  # huge ints for a float tensor
     if arr.dtype == object or arr.dtype.kind in "USV":
         kind = type(data).__name__ if arr.ndim == 0 else "a ragged or non-numeric sequence"
         raise TypeError(
@@ -1225,6 +1238,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
             "tapegrad has no complex dtype: tensor() takes real numbers (float, int, bool)"
         )
     if target is not None:
+        _check_int_range(arr, target)
         return arr.astype(target)
     if isinstance(data, list | tuple):  # (an empty list is float32, as torch)
         return arr.astype(_sequence_dtype(data) or _dtypes.DEFAULT_FLOAT.np)
@@ -1233,6 +1247,23 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     return arr
+
+
+def _all_ints(arr: np.ndarray) -> bool:
+    return arr.size > 0 and all(isinstance(v, numbers.Integral) for v in arr.flat)
+
+
+def _check_int_range(values: np.ndarray, target: np.dtype, type_name: str | None = None) -> None:
+    """torch's refusal of Python numbers that an integer dtype cannot hold (numpy would wrap
+    300 to 44 in uint8). As in torch, an unsigned type takes negatives down to -max (they
+    wrap), and a float is checked before it is truncated."""
+    if target.kind not in "iu" or not values.size or values.dtype.kind not in "iuf":
+        return
+    info = np.iinfo(target)
+    low = info.min if target.kind == "i" else -int(info.max)
+    if np.isnan(values).any() or values.min() < low or values.max() > info.max:
+        name = type_name or target.name
+        raise RuntimeError(f"value cannot be converted to type {name} without overflow")
 
 
 def _sequence_dtype(data: Any) -> np.dtype | None:
@@ -1540,6 +1571,34 @@ def _softmax_axes(dim: int, ndim: int) -> tuple[int, ...]:
     """The softmax dim as a tuple of axes: () for a 0-d tensor (dim 0 or -1, as torch)."""
     axis = normalize_dim(dim, ndim)
     return (axis,) if ndim else ()
+
+
+def _refuse_bool(t: Tensor, name: str) -> None:
+    if t._data.dtype == np.bool_:
+        raise RuntimeError(f"{name}(): does not support bool input")
+
+
+def _check_softmax_dtype(t: Tensor, axes: tuple[int, ...], name: str) -> None:
+    """torch has no integer or bool softmax (``F.softmax(x, dim, dtype=...)`` casts first);
+    its message names the kernel: the last dimension's own, or the general one."""
+    if t._data.dtype.kind != _FLOAT_KIND:
+        kernel = "lastdim_kernel_impl" if not axes or axes[0] == t.ndim - 1 else "kernel_impl"
+        type_name = _scalar_type_name(t._data.dtype)
+        raise NotImplementedError(f"\"{name}_{kernel}\" not implemented for '{type_name}'")
+
+
+def _refuse_bool_product(a: Tensor, b: Tensor) -> None:
+    """torch multiplies integer matrices but not bool ones; its message names the kernel the
+    operand shapes lead to."""
+    if a._data.dtype != np.bool_:
+        return
+    if b.ndim == 2:
+        kernel = "addmm_impl_cpu_"
+    elif b.ndim == 1:
+        kernel = "dot" if a.ndim == 1 else "addmv_impl_cpu"
+    else:
+        kernel = "bmm"
+    raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
 
 
 def _float_data(a: Tensor) -> np.ndarray:

@@ -709,3 +709,54 @@ def test_data_assignment_errors_match_torch():
     with pytest.raises(RuntimeError) as ours:
         tg.ones(2, requires_grad=True).data = tg.zeros(2, dtype=tg.int64)
     assert str(ours.value) == str(theirs.value)
+
+
+REFUSED_LIKE_TORCH = {
+    "tensor uint8 300": lambda lib: lib.tensor([300], dtype=lib.uint8),
+    "tensor int8 -129": lambda lib: lib.tensor([-129], dtype=lib.int8),
+    "tensor int8 -128.9": lambda lib: lib.tensor([-128.9], dtype=lib.int8),
+    "tensor uint8 -256": lambda lib: lib.tensor([-256], dtype=lib.uint8),
+    "tensor int32 2**31": lambda lib: lib.tensor(2**31, dtype=lib.int32),
+    "tensor int64 nan": lambda lib: lib.tensor([float("nan")], dtype=lib.int64),
+    "tensor 2**63": lambda lib: lib.tensor([2**63]),
+    "tensor 2**64": lambda lib: lib.tensor([[1, 2**64]]),
+    "full uint8 300": lambda lib: lib.full((2,), 300, dtype=lib.uint8),
+    "full 2**63": lambda lib: lib.full((1,), 2**63),
+    "argmax bool": lambda lib: lib.tensor([True, False]).argmax(),
+    "argmin(dim) bool": lambda lib: lib.tensor([[True, False]]).argmin(1),
+    "softmax bool dim 0": lambda lib: lib.ones(2, 2, dtype=lib.bool).softmax(0),
+    "softmax int last dim": lambda lib: lib.tensor([1, 2]).softmax(0),
+    "log_softmax int 0-d": lambda lib: lib.tensor(1).log_softmax(0),
+    "mm bool": lambda lib: lib.ones(2, 2, dtype=lib.bool).mm(lib.ones(2, 2, dtype=lib.bool)),
+    "addmm bool": lambda lib: lib.addmm(
+        lib.ones(2, dtype=lib.bool), lib.ones(2, 2, dtype=lib.bool), lib.ones(2, 2, dtype=lib.bool)
+    ),
+    "dot bool": lambda lib: lib.ones(2, dtype=lib.bool) @ lib.ones(2, dtype=lib.bool),
+    "mv bool": lambda lib: lib.ones(3, 2, 2, dtype=lib.bool) @ lib.ones(2, dtype=lib.bool),
+    "bmm bool": lambda lib: lib.ones(2, dtype=lib.bool) @ lib.ones(3, 2, 2, dtype=lib.bool),
+}
+ACCEPTED_LIKE_TORCH = {
+    "tensor uint8 -1 wraps": lambda lib: lib.tensor([-1, -255], dtype=lib.uint8),
+    "tensor float32 2**70": lambda lib: lib.tensor([2**70], dtype=lib.float32),
+    "full uint8 -1 wraps": lambda lib: lib.full((1,), -1, dtype=lib.uint8),
+    "full int64 2.7": lambda lib: lib.full((1,), 2.7, dtype=lib.int64),
+    "numpy uint8 300 wraps": lambda lib: lib.tensor(np.array([300]), dtype=lib.uint8),
+    "int matmul": lambda lib: lib.tensor([[1, 2]]) @ lib.tensor([[3], [4]]),
+    "max(dim) bool": lambda lib: lib.tensor([[True, False]]).max(1).values,
+}
+
+
+def _outcome(make, lib):
+    try:
+        return make(lib).tolist()
+    except Exception as exc:  # noqa: BLE001 - the outcome compared is the exception itself
+        return type(exc).__name__, str(exc)
+
+
+@pytest.mark.parametrize("case", [*REFUSED_LIKE_TORCH, *ACCEPTED_LIKE_TORCH])
+def test_dtype_ranges_and_kernels_refused_or_accepted_as_torch(case):
+    make = REFUSED_LIKE_TORCH.get(case) or ACCEPTED_LIKE_TORCH[case]
+    ours = _outcome(make, tg)
+    assert isinstance(ours, tuple) == (case in REFUSED_LIKE_TORCH)
+    torch = pytest.importorskip("torch")
+    assert ours == _outcome(make, torch)
