@@ -464,11 +464,12 @@ class Tensor:
             self._grad = grad if current is None else current + grad
         elif current is None:
             self._grad = _wrap(np.array(grad, dtype=self._data.dtype))
-        elif current._data.shape != grad.shape:  # a .grad left from before .data changed
-            raise RuntimeError(_inplace_shape_error(current._data.shape, grad.shape))
         elif current.grad_fn is None and current._data.flags.writeable:
             data = current._data
-            np.add(data, grad, data)  # ``out`` positionally: keywords cost 0.3 us a call
+            try:
+                np.add(data, grad, data)  # ``out`` positionally: keywords cost 0.3 us a call
+            except ValueError:  # a .grad left from before .data changed shape
+                raise RuntimeError(_inplace_shape_error(data.shape, grad.shape)) from None
             current._vc[0] += 1
         else:
             self._grad = _wrap(current._data + grad)
