@@ -1222,12 +1222,10 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
         arr = np.array(data)
     except ValueError:
         raise ValueError(_ragged_message(data)) from None
-    if (target is None or target.kind in "iub") and (
-        arr.dtype == np.uint64 or arr.dtype == object and _all_ints(arr)
-    ):
-        raise ValueError("Overflow when unpacking long long")  # an int beyond int64's range
-    if arr.dtype == object and target is not None and _all_ints(arr):
-        arr = arr.astype(np.float64)  # huge ints for a float tensor
+    if arr.dtype == np.uint64 or arr.dtype == object and _all_ints(arr):  # beyond int64
+        if target is None or target.kind in "iub":
+            raise ValueError("Overflow when unpacking long long")
+        arr = arr.astype(np.float64)  # for a float tensor, as torch
     if arr.dtype == object or arr.dtype.kind in "USV":
         kind = type(data).__name__ if arr.ndim == 0 else "a ragged or non-numeric sequence"
         raise TypeError(
