@@ -11,19 +11,11 @@ from tapegrad.train.config import (
     dump_config,
     load_config,
 )
-from tapegrad.train.loop import (
-    Callback,
-    EpochEnded,
-    Event,
-    RunResult,
-    RunStarted,
-    Trainer,
-    build_model,
-    fit,
-    prepare,
-    resume,
-    run,
-)
+from tapegrad.train.events import Callback, EpochEnded, Event, RunStarted
+from tapegrad.train.loop import Trainer, fit, prepare
+from tapegrad.train.model import build_model
+from tapegrad.train.result import RunResult
+from tapegrad.train.runs import resume, run
 
 __all__ = [
     "Callback",

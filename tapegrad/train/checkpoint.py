@@ -22,15 +22,10 @@ from typing import Any
 import numpy as np
 
 from tapegrad.train import memory
-from tapegrad.train.config import (
-    COMMAND_LINE,
-    Config,
-    ConfigError,
-    clip,
-    load_config,
-    parse_overrides,
-)
+from tapegrad.train.config import load_config, parse_overrides
+from tapegrad.train.errors import COMMAND_LINE, ConfigError, clip
 from tapegrad.train.outputs import CHECKPOINT_FILE, CONFIG_FILE
+from tapegrad.train.schema import Config
 
 FORMAT = "tapegrad-checkpoint/1"
 #: Keys a resumed run may change: they do not alter the trajectory of the epochs it runs.

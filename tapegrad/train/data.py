@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 import tapegrad as tg
-from tapegrad.train.config import CSV, LINEAR, SPIRALS, Config, ConfigError
+from tapegrad.train.errors import ConfigError
+from tapegrad.train.schema import CSV, LINEAR, SPIRALS, Config
 
 
 @dataclass(frozen=True)

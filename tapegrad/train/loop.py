@@ -1,18 +1,17 @@
 """The blog's training loop, made general: forward, loss, backward, update, zero the gradients.
 
-Nothing here prints. ``run`` reports what happens as events (``RunStarted``, ``EpochEnded``)
-to a callback; the command line renders them, a notebook can collect them. Nothing here
-installs signal handlers either: a caller asks the loop to stop through ``should_stop``,
-which it checks before every step, and ``resume`` continues a saved run bit for bit.
+Nothing here prints: the ``Trainer`` reports each epoch as an event to a callback (see
+``events``). Nothing here installs signal handlers either: a caller asks the loop to stop
+through ``should_stop``, which it checks before every step. ``prepare`` builds a Trainer
+from a config; ``runs`` wraps it with the run's files and ``resume``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,224 +19,28 @@ import numpy as np
 
 import tapegrad as tg
 from tapegrad import nn, optim
-from tapegrad._flat import FlatGrads
-from tapegrad.nn import functional as F
 from tapegrad.train import memory
-from tapegrad.train.checkpoint import Snapshot, check_model_arrays, data_digest, load_run, pack
-from tapegrad.train.config import Config, ConfigError
+from tapegrad.train.checkpoint import Snapshot, check_model_arrays, data_digest
 from tapegrad.train.data import Dataset, make_dataset
-from tapegrad.train.outputs import CHECKPOINT_FILE, RunDirectory, check_output_dir
+from tapegrad.train.errors import ConfigError
+from tapegrad.train.events import Callback, EpochEnded, Event, StopCheck
+from tapegrad.train.model import LOSSES, SUMMED_LOSSES, build_model, state_arrays
+from tapegrad.train.result import DIVERGED, FAILED, INTERRUPTED, OK, RunResult
+from tapegrad.train.schema import Config
+from tapegrad.train.updates import ManualUpdate, make_updater
 
-OK, DIVERGED, INTERRUPTED, FAILED = "ok", "diverged", "interrupted", "failed"
-
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-}
-
-
-def sse_loss(y_pred: tg.Tensor, y: tg.Tensor) -> tg.Tensor:
-    """The blog's loss: the sum of squared errors."""
-    return ((y_pred - y) ** 2).sum()
-
-
-LOSSES: dict[str, Callable[[tg.Tensor, tg.Tensor], tg.Tensor]] = {
-    "sse": sse_loss,
-    "mse": F.mse_loss,
-    "cross_entropy": F.cross_entropy,
-}
-
-#: How a batch loss becomes the epoch loss: sse adds up, means are weighted by batch size.
-SUMMED_LOSSES = {"sse"}
-
-
-# ----------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class RunStarted:
-    """Emitted once, before the first epoch (``start_epoch`` > 0 when resuming)."""
-
-    config: Config
-    samples: int
-    layer_sizes: list[int]
-    parameters: int
-    classification: bool
-    start_epoch: int = 0
-
-
-@dataclass  # not frozen: a frozen dataclass takes 4x longer to make, and one is made every epoch
-class EpochEnded:
-    """Emitted after every epoch; ``log`` marks the ``train.log_every`` boundaries."""
-
-    epoch: int
-    epochs: int
-    loss: float
-    accuracy: float | None
-    seconds: float
-    log: bool
-
-
-Event = RunStarted | EpochEnded
-Callback = Callable[[Event], None]
-StopCheck = Callable[[], bool]
-
-
-@dataclass
-class RunResult:
-    """What a run did: per-epoch history, timing, and how it ended.
-
-    ``status`` is ``ok``, ``diverged`` (non-finite loss), ``interrupted`` (a stop request or
-    KeyboardInterrupt) or ``failed`` (an exception, kept in ``error``; with anomaly detection
-    on, the NaN/inf found in backward). ``step`` counts batches done in the epoch after the
-    last complete one when a run stopped inside an epoch. ``resumable`` is False only when a
-    KeyboardInterrupt landed while parameters were being updated (their state is then mixed).
-    """
-
-    status: str
-    epochs: int
-    losses: list[float] = field(default_factory=list)
-    accuracies: list[float | None] = field(default_factory=list)
-    seconds: float = 0.0
-    message: str | None = None
-    model: nn.Module | None = field(default=None, repr=False)
-    out_dir: str | None = None
-    times: list[float] = field(default_factory=list)
-    step: int = 0
-    start_epoch: int = 0
-    resumable: bool = True
-    error: BaseException | None = field(default=None, repr=False)
-
-    @property
-    def epochs_done(self) -> int:
-        """Epochs completed (the diverging epoch counts: its loss was computed)."""
-        return len(self.losses)
-
-    @property
-    def final_loss(self) -> float:
-        """Loss of the last epoch run (nan if none ran)."""
-        return self.losses[-1] if self.losses else math.nan
-
-    @property
-    def final_accuracy(self) -> float | None:
-        """Accuracy of the last epoch that has one (classification only)."""
-        measured = [a for a in self.accuracies if a is not None]
-        return measured[-1] if measured else None
-
-    @property
-    def best_epoch(self) -> int | None:
-        """Epoch (from 1) with the lowest finite loss."""
-        finite = [(loss, i) for i, loss in enumerate(self.losses, 1) if math.isfinite(loss)]
-        return min(finite)[1] if finite else None
-
-    @property
-    def best_loss(self) -> float:
-        """The lowest finite loss (nan if none)."""
-        best = self.best_epoch
-        return self.losses[best - 1] if best is not None else math.nan
-
-    @property
-    def epochs_per_second(self) -> float:
-        """Training speed over the whole run."""
-        return self.epochs_done / self.seconds if self.seconds > 0 else math.inf
-
-    def summary(self) -> dict[str, Any]:
-        """Plain data for ``summary.json`` and ``--json``."""
-        summary = {
-            "status": self.status,
-            "epochs": self.epochs_done,
-            "final_loss": self.final_loss,
-            "best_loss": self.best_loss,
-            "best_epoch": self.best_epoch,
-            "seconds": round(self.seconds, 6),
-            "epochs_per_second": round(self.epochs_per_second, 3),
-        }
-        if self.final_accuracy is not None:
-            summary["final_accuracy"] = self.final_accuracy
-        if self.step:
-            summary["steps_into_next_epoch"] = self.step
-        if self.start_epoch:
-            summary["resumed_from_epoch"] = self.start_epoch
-        if self.status == INTERRUPTED:
-            summary["resumable"] = self.resumable
-        if self.message:
-            summary["message"] = self.message
-        if self.out_dir:
-            summary["out_dir"] = self.out_dir
-        return summary
-
-
-# ----------------------------------------------------------------------------- model
-
-
-def build_model(sizes: Sequence[int], activation: str, init: str) -> nn.Sequential:
-    """``Linear`` layers of ``sizes`` with ``activation`` between them.
-
-    ``init="normal"`` is the blog's: N(0,1) weights drawn as ``randn(in, out)`` layer by layer
-    (the blog's ``w1``, ``w2``), zero biases. ``"torch"`` keeps ``nn.Linear``'s default.
-    """
-    pairs = list(zip(sizes[:-1], sizes[1:]))
-    # Draw before building the layers, so the weights follow the data in the seeded stream
-    # exactly as the blog's torch_randn calls do.
-    drawn = [tg.randn(n_in, n_out) for n_in, n_out in pairs] if init == "normal" else []
-    layers: list[nn.Module] = []
-    for n_in, n_out in pairs:
-        layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
-    model = nn.Sequential(*layers[:-1])
-    linears = [m for m in layers if isinstance(m, nn.Linear)]
-    with tg.no_grad():
-        for layer, weight in zip(linears, drawn):
-            layer.weight.copy_(weight.t())
-            layer.bias.zero_()
-    return model
-
-
-# ----------------------------------------------------------------------------- updates
-
-
-class ManualUpdate:
-    """The blog's update: ``p.sub_(lr * p.grad)`` under ``no_grad``, then zero the gradients.
-
-    The gradients live in one flat buffer (each ``p.grad`` a view of it), so the update costs
-    a few numpy calls whatever the number of parameters. A ``.grad`` replaced from outside
-    makes the buffer be rebuilt; parameters it cannot stand behind (mixed dtypes, frozen)
-    take the per-parameter path.
-    """
-
-    def __init__(self, params: Sequence[tg.Tensor], lr: float) -> None:
-        self.params = list(params)
-        self.lr = lr
-        self._flat = FlatGrads.for_params(self.params)
-
-    def step(self) -> None:
-        """Move every parameter against its gradient and zero the gradient."""
-        if self._flat is not None and not self._flat.intact():
-            self._flat = FlatGrads.for_params(self.params)
-        if self._flat is not None:
-            self._flat.sgd_step(self.lr)
-            return
-        with tg.no_grad():
-            grads = [p.grad for p in self.params]
-            # = p.sub_(lr * p.grad) and p.grad.zero_() for each p, in one call each
-            tg._foreach_sub_(self.params, grads, alpha=self.lr)
-            tg._foreach_zero_(grads)
-
-    def zero_grad(self) -> None:
-        """Nothing to do: ``step`` already zeroed the gradients, as the blog does."""
-
-
-def make_updater(model: nn.Module, config: Config) -> Any:
-    """The configured update rule: ``ManualUpdate``, ``optim.SGD`` or ``optim.Adam``."""
-    name, lr, params = config["train.optimizer"], config["train.lr"], list(model.parameters())
-    if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=config["train.momentum"])
-    if name == "adam":
-        return optim.Adam(params, lr=lr, betas=tuple(config["train.betas"]))
-    return ManualUpdate(params, lr)
-
-
-# ----------------------------------------------------------------------------- the loop
+# ManualUpdate and LOSSES lived here before updates.py and model.py; callers still import them.
+__all__ = [
+    "LOSSES",
+    "ManualUpdate",
+    "Position",
+    "Trainer",
+    "batches",
+    "build_model",
+    "divergence_message",
+    "fit",
+    "prepare",
+]
 
 
 @dataclass
@@ -509,126 +312,12 @@ def _shuffled_batches(
         yield tg.from_numpy(data.x[index]), tg.from_numpy(data.y[index]), len(index)
 
 
-# ----------------------------------------------------------------------------- runs
-
-
-def run(
-    config: Config,
-    callback: Callback | None = None,
-    *,
-    should_stop: StopCheck | None = None,
-    detect_anomaly: bool = False,
-    overwrite: bool = False,
-) -> RunResult:
-    """Seed, build data and model, train, and write the run's files if ``output.dir`` is set.
-
-    ``should_stop`` is asked before every step (a signal handler sets it); ``detect_anomaly``
-    runs under ``tapegrad.autograd.detect_anomaly()``; ``overwrite`` allows an output
-    directory that already holds files. Sizes that cannot fit in memory, a non-empty output
-    directory and bad data raise ConfigError before anything is written.
-    """
-    memory.check(memory.estimate_config(config), config)
-    out_dir = config["output.dir"]
-    if out_dir:
-        check_output_dir(out_dir, overwrite, config.sources.get("output.dir", "defaults"))
-    trainer = prepare(config)
-    classification = trainer.data.n_classes is not None
-    columns = _columns(classification)
-    files = RunDirectory.create(out_dir, config, columns, overwrite) if out_dir else None
-    return _session(trainer, files, callback, should_stop, detect_anomaly)
-
-
-def resume(
-    run_dir: str | Path,
-    overrides: Sequence[str] = (),
-    callback: Callback | None = None,
-    *,
-    should_stop: StopCheck | None = None,
-    detect_anomaly: bool = False,
-) -> RunResult:
-    """Continue the run saved in ``run_dir`` from its checkpoint, appending to its files.
-
-    ``overrides`` may change only ``checkpoint.RESUMABLE_KEYS`` (e.g. ``train.epochs=500``
-    to train further). The result's history covers the whole run, earlier sessions included.
-    """
-    config, snapshot = load_run(run_dir, list(overrides))
-    memory.check(memory.estimate_config(config), config)
-    trainer = prepare(config)
-    trainer.restore(snapshot, Path(run_dir) / CHECKPOINT_FILE)
-    columns = _columns(trainer.data.n_classes is not None)
-    files = RunDirectory.reopen(run_dir, config, columns, trainer.rows())
-    return _session(trainer, files, callback, should_stop, detect_anomaly)
-
-
 def prepare(config: Config) -> Trainer:
     """Seed, build the data and the model, and return the run's Trainer (before epoch 1)."""
+    # make_dataset and build_model are found in this module's namespace, where tests patch them.
     tg.manual_seed(config["seed"])
     data = make_dataset(config)
     memory.check(memory.estimate_model(config, data.n, data.d_in, data.d_out), config)
     sizes = [data.d_in, *config["model.hidden"], data.d_out]
     model = build_model(sizes, config["model.activation"], config["model.init"])
     return Trainer(model, data, config)
-
-
-def _session(
-    trainer: Trainer,
-    files: RunDirectory | None,
-    callback: Callback | None,
-    should_stop: StopCheck | None,
-    detect_anomaly: bool,
-) -> RunResult:
-    config, data, model = trainer.config, trainer.data, trainer.model
-    sizes = [data.d_in, *config["model.hidden"], data.d_out]
-    every = config["train.checkpoint_every"]
-    emit = _fan_out(callback, files, trainer, every)
-    start = trainer.result.epochs_done
-    started = RunStarted(config, data.n, sizes, _count(model), data.n_classes is not None, start)
-    anomaly = tg.autograd.detect_anomaly() if detect_anomaly else contextlib.nullcontext()
-    try:
-        with anomaly:
-            emit(started)
-            result = trainer.train(emit, should_stop)
-    finally:
-        if files is not None:
-            files.close()
-    if files is not None:
-        result.out_dir = str(files.path)
-        saved = result.resumable
-        files.finish(
-            state_arrays(model) if saved else None,
-            result.summary(),
-            pack(trainer.snapshot()) if saved else None,
-        )
-    return result
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def state_arrays(model: nn.Module) -> dict[str, np.ndarray]:
-    """The model's ``state_dict`` as plain numpy arrays (what ``model.npz`` holds)."""
-    return {name: np.array(t.detach().numpy()) for name, t in model.state_dict().items()}
-
-
-def _count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def _columns(classification: bool) -> list[str]:
-    return (
-        ["epoch", "loss", "accuracy", "seconds"] if classification else ["epoch", "loss", "seconds"]
-    )
-
-
-def _fan_out(
-    callback: Callback | None, files: RunDirectory | None, trainer: Trainer, every: int | None
-) -> Callback:
-    def emit(event: Event) -> None:
-        if files is not None and isinstance(event, EpochEnded):
-            files.add_metrics(vars(event))
-            if every and event.epoch % every == 0 and event.epoch < event.epochs:
-                files.save_checkpoint(pack(trainer.snapshot()))
-        if callback is not None:
-            callback(event)
-
-    return emit

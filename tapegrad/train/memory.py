@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tapegrad.train.config import CSV, LINEAR, SPIRALS, Config, ConfigError
+from tapegrad.train.errors import ConfigError
+from tapegrad.train.schema import CSV, LINEAR, SPIRALS, Config
 
 FRACTION = 0.8
 FLOAT = 4  # float32

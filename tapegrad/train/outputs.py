@@ -19,7 +19,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from tapegrad.train.config import Config, ConfigError, clip, dump_config
+from tapegrad.train.config import dump_config
+from tapegrad.train.errors import ConfigError, clip
+from tapegrad.train.schema import Config
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
