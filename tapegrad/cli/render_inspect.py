@@ -7,17 +7,15 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
 from tapegrad.autograd.graph import INPUT, LEAF, Graph, GraphNode, SavedValue
+from tapegrad.cli.gradcheck_result import CheckResult
 from tapegrad.cli.render import stderr_console, stdout_console
-
-if TYPE_CHECKING:
-    from tapegrad.cli.inspect_cmd import CheckResult
 
 # ============================================================================ gradcheck
 

@@ -3,7 +3,8 @@
 from tapegrad.nn import functional, init
 from tapegrad.nn.layers import Linear, ReLU, Sequential, Sigmoid, Tanh
 from tapegrad.nn.losses import CrossEntropyLoss, MSELoss
-from tapegrad.nn.module import Module, ModuleDict, ModuleList, Parameter
+from tapegrad.nn.module import Module, ModuleDict, ModuleList
+from tapegrad.nn.parameter import Parameter
 
 __all__ = [
     "CrossEntropyLoss",

@@ -11,7 +11,8 @@ import tapegrad
 from tapegrad import Tensor
 from tapegrad.nn import functional as F
 from tapegrad.nn import init
-from tapegrad.nn.module import Module, Parameter, _check_module, _checked_index
+from tapegrad.nn.module import Module, _check_module, _checked_index
+from tapegrad.nn.parameter import Parameter
 
 
 class Linear(Module):

@@ -1,4 +1,4 @@
-"""``Parameter`` and ``Module``: the bookkeeping behind every layer, as in ``torch.nn``.
+"""``Module`` and its containers: the bookkeeping behind every layer, as in ``torch.nn``.
 
 A Module finds its Parameters and submodules by walking its attributes in definition order;
 lists/tuples of Modules count as a ``ModuleList`` and dicts of Modules as a ``ModuleDict``, so
@@ -9,81 +9,14 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
-import numpy as np
-
-import tapegrad
-from tapegrad import Tensor, no_grad
-from tapegrad.tensor import FLOAT_OR_COMPLEX_ONLY
-
-# ============================================================================ Parameter
-
-
-class Parameter(Tensor):
-    """A Tensor that a Module registers as a learnable parameter (``requires_grad=True``).
-
-    ``Parameter(t)`` shares ``t``'s data. Any other data is converted as ``tapegrad.tensor``.
-    """
-
-    __slots__ = ()
-
-    def __new__(cls, data: Any = None, requires_grad: bool = True) -> Parameter:
-        source = _parameter_array(data)
-        param = Tensor.__new__(cls)
-        # Initialised empty, then given the source array itself: Parameter(t) shares t's data.
-        Tensor.__init__(param, source.reshape(-1)[:0])
-        param._data = source
-        param._set_requires_grad(requires_grad, FLOAT_OR_COMPLEX_ONLY)
-        return param
-
-    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
-        """Everything happens in ``__new__`` (Tensor.__init__ would reset the data)."""
-
-    def __repr__(self) -> str:
-        return "Parameter containing:\n" + super().__repr__()
-
-
-def _parameter_array(data: Any) -> np.ndarray:
-    if data is None:
-        return np.empty((0,), np.float32)
-    if isinstance(data, Tensor):
-        return data._data
-    return tapegrad.tensor(data)._data
-
-
-def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
-    """Reset each tensor's ``.grad``: to None, or to zeros in place (shared by ``Module`` and
-    ``Optimizer``)."""
-    for param in params:
-        if param.grad is None:
-            continue
-        if set_to_none:
-            param.grad = None
-            continue
-        if param.grad.grad_fn is not None:
-            param.grad = param.grad.detach()
-        with no_grad():
-            param.grad.zero_()
-
+from tapegrad import Tensor
+from tapegrad.nn.parameter import Parameter, zero_grads
+from tapegrad.nn.state_dict import IncompatibleKeys, load_into
 
 # ============================================================================ Module
-
-
-class IncompatibleKeys(NamedTuple):
-    """What ``load_state_dict`` did not match: ``(missing_keys, unexpected_keys)``."""
-
-    missing_keys: list[str]
-    unexpected_keys: list[str]
-
-    def __repr__(self) -> str:
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return (
-            f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
-            f"unexpected_keys={self.unexpected_keys})"
-        )
 
 
 class Module:
@@ -241,24 +174,7 @@ class Module:
         Raises torch's ``Error(s) in loading state_dict`` on missing or unexpected keys (when
         ``strict``) and on shape mismatches; parameter objects stay the same.
         """
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        missing: list[str] = []
-        unexpected: list[str] = []
-        errors: list[str] = []
-        _load(self, dict(state_dict), "", missing, unexpected, errors)
-        if strict and unexpected:
-            keys = ", ".join(f'"{k}"' for k in unexpected)
-            errors.insert(0, f"Unexpected key(s) in state_dict: {keys}. ")
-        if strict and missing:
-            keys = ", ".join(f'"{k}"' for k in missing)
-            errors.insert(0, f"Missing key(s) in state_dict: {keys}. ")
-        if errors:
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                + "\n\t".join(errors)
-            )
-        return IncompatibleKeys(missing, unexpected)
+        return load_into(self, state_dict, strict)
 
     # ------------------------------------------------------------------ repr
 
@@ -283,59 +199,6 @@ class Module:
             else:
                 body = "\n  " + "\n  ".join(lines) + "\n"
         return f"{self._get_name()}({body})"
-
-
-def _load(
-    module: Module,
-    state: dict[str, Any],
-    prefix: str,
-    missing: list[str],
-    unexpected: list[str],
-    errors: list[str],
-) -> None:
-    """torch's ``_load_from_state_dict`` + recursion, over walked parameters and children."""
-    own = dict(module._own_parameters())
-    for name, param in own.items():
-        key = prefix + name
-        if key in state:
-            _copy_into(param, key, state[key], errors)
-        else:
-            missing.append(key)  # reported (not raised) with strict=False, as torch
-    children = dict(module._child_items())
-    for key in state:
-        if key.startswith(prefix):
-            head, *rest = key[len(prefix) :].split(".", 1)
-            if head not in (children if rest else own):
-                unexpected.append(key)
-    for name, child in children.items():
-        child_prefix = prefix + name + "."
-        child_state = {k: v for k, v in state.items() if k.startswith(child_prefix)}
-        _load(child, child_state, child_prefix, missing, unexpected, errors)
-
-
-def _copy_into(param: Tensor, key: str, value: Any, errors: list[str]) -> None:
-    if not isinstance(value, Tensor) and not hasattr(value, "__array__"):
-        errors.append(
-            f'While copying the parameter named "{key}", expected Tensor or numpy array from '
-            f"checkpoint but received {type(value)}"
-        )
-        return
-    source = value._data if isinstance(value, Tensor) else np.asarray(value)
-    if source.shape != param.shape:
-        errors.append(
-            f"size mismatch for {key}: copying a param with shape {source.shape} from "
-            f"checkpoint, the shape in current model is {param.shape}."
-        )
-        return
-    try:
-        with no_grad():
-            param.copy_(source)
-    except Exception as exc:  # reported with the other errors, as torch does
-        errors.append(
-            f'While copying the parameter named "{key}", whose dimensions in the model are '
-            f"{param.shape} and whose dimensions in the checkpoint are {source.shape}, an "
-            f"exception occurred : {exc.args}."
-        )
 
 
 def _typename(value: Any) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 
 import tapegrad
 from tapegrad import Tensor, no_grad
-from tapegrad.nn.module import zero_grads
+from tapegrad.nn.parameter import zero_grads
 
 # State entries kept as Python numbers, not tensors (torch keeps a 0-d tensor).
 _SCALAR_STATE = ("step",)
