@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings as _warnings
 
-from tapegrad import _indexing  # noqa: E402,F401,I001  (registers Tensor.__getitem__ helpers)
+from tapegrad import ops as _ops
 from tapegrad._dtypes import (
     bool,  # noqa: A004
     double,
@@ -23,66 +23,28 @@ from tapegrad._dtypes import (
     uint8,
 )
 from tapegrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from tapegrad.functional import (
-    abs,  # noqa: A004
-    add,
-    addmm,
+from tapegrad.factories import (
     arange,
-    argmax,
-    argmin,
-    cat,
-    clamp,
-    clone,
     default_generator,
-    div,
-    dot,
     empty,
-    exp,
-    flatten,
     from_numpy,
     full,
     is_tensor,
-    log,
-    log_softmax,
-    logsumexp,
     manual_seed,
-    matmul,
-    max,  # noqa: A004
-    maximum,
-    mean,
-    min,  # noqa: A004
-    minimum,
-    mm,
-    mul,
-    neg,
     ones,
     ones_like,
-    permute,
-    pow,  # noqa: A004
     rand,
     randn,
-    relu,
-    reshape,
-    sigmoid,
-    sign,
-    softmax,
-    sqrt,
-    squeeze,
-    stack,
-    sub,
-    sum,  # noqa: A004
-    t,
-    tanh,
     tensor,
-    transpose,
-    unsqueeze,
-    where,
     zeros,
     zeros_like,
 )
+from tapegrad.inplace import foreach_sub_ as _foreach_sub_
+from tapegrad.inplace import foreach_zero_ as _foreach_zero_
 from tapegrad.tensor import Tensor
-from tapegrad.tensor import foreach_sub_ as _foreach_sub_
-from tapegrad.tensor import foreach_zero_ as _foreach_zero_
+
+# The function forms of the ops (tapegrad.exp, tapegrad.cat...), made from their declarations.
+globals().update(_ops.FUNCTIONS)
 
 __version__ = "0.1.0"
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import operator
+from typing import Any
+
 import numpy as np
 
 
@@ -135,3 +138,33 @@ def normalize_dims(dim: int | tuple[int, ...] | list[int] | None, ndim: int) -> 
 def shape_str(shape: tuple[int, ...]) -> str:
     """Format a shape as PyTorch's messages do: ``[2, 3]``."""
     return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes defined in Python, named without module
+
+
+def _inplace_shape_error(out: tuple[int, ...], other: tuple[int, ...]) -> str:
+    """torch's message for ``out += other`` when ``other`` does not fit into ``out``."""
+    message = broadcast_error(out, other)
+    if message is None:
+        wanted = shape_str(np.broadcast_shapes(out, other))
+        message = f"output with shape {shape_str(out)} doesn't match the broadcast shape {wanted}"
+    return message
+
+
+def _type_name(obj: Any) -> str:
+    """CPython's ``tp_name``: ``float``, ``numpy.float32``, or a Python class's own name."""
+    cls = type(obj)
+    if cls.__flags__ & _HEAP_TYPE or cls.__module__ == "builtins":
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _shape_arg(args: Any) -> tuple[int, ...]:
+    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])``."""
+    if len(args) == 1 and isinstance(args[0], list | tuple):
+        args = args[0]
+    try:
+        return tuple(operator.index(s) for s in args)  # ints only, as torch: 2.0 is refused
+    except TypeError:
+        raise TypeError(f"a shape must be a sequence of ints, got {args!r}") from None

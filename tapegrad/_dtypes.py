@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -77,3 +78,48 @@ def to_numpy_dtype(d: dtype | str | type | np.dtype) -> np.dtype:
         raise TypeError(
             f"unsupported dtype {d!r}: use tapegrad.float32, float64, int64 or bool"
         ) from exc
+
+
+# ----------------------------------------------------------------------------- promotion and names
+
+_FLOAT_KIND = "f"
+
+
+def _category(kind: str) -> int:
+    return 2 if kind == _FLOAT_KIND else 0 if kind == "b" else 1
+
+
+def _join_dtype(dtypes: Sequence[np.dtype]) -> np.dtype:
+    """torch's promotion over tensors of equal standing (``cat``, ``stack``): a higher
+    category wins outright (float32 with int64 is float32); within one, numpy's rule."""
+    target = dtypes[0]
+    for d in dtypes[1:]:
+        ct, cd = _category(target.kind), _category(d.kind)
+        target = d if cd > ct else target if cd < ct else np.promote_types(target, d)
+    return target
+
+
+def _scalar_type_name(np_dtype: np.dtype) -> str:
+    """PyTorch's ScalarType name (``Float``, ``Long``...) used in some of its messages."""
+    return {
+        "float32": "Float",
+        "float64": "Double",
+        "float16": "Half",
+        "int64": "Long",
+        "int32": "Int",
+        "int16": "Short",
+        "int8": "Char",
+        "uint8": "Byte",
+        "bool": "Bool",
+    }.get(np_dtype.name, np_dtype.name)
+
+
+def _torch_dtype_name(np_dtype: np.dtype) -> str:
+    return {
+        "float32": "float",
+        "float64": "double",
+        "int64": "long int",
+        "int32": "int",
+        "bool": "bool",
+        "float16": "c10::Half",
+    }.get(np_dtype.name, np_dtype.name)

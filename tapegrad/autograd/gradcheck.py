@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.autograd import grad as autograd_grad
-from tapegrad.autograd.grad_mode import enable_grad
+from tapegrad.autograd.gradients import grad as autograd_grad
+from tapegrad.engine.grad_mode import enable_grad
+from tapegrad.tensor import Tensor, _wrap
 
 
 class GradcheckError(RuntimeError):
@@ -77,8 +78,6 @@ def check_gradients(
     Each output is seeded with a random (not all-ones) upstream gradient, so errors that an
     all-ones seed would hide (e.g. transposed gradients) are caught.
     """
-    from tapegrad.tensor import Tensor, _wrap
-
     inputs = _tensors(inputs)
     diff = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     report = GradcheckReport()
@@ -194,8 +193,6 @@ def check_second_order(
 ) -> GradcheckReport:
     """Check second derivatives: ``check_gradients`` of the recorded first-order gradient
     (with respect to the inputs and to the upstream gradient ``grad_outputs``)."""
-    from tapegrad.tensor import Tensor, _wrap
-
     inputs = _tensors(inputs)
     rng = np.random.default_rng(seed)
     with enable_grad():

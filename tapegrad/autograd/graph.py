@@ -4,21 +4,55 @@
 chain is fine) and returns a ``Graph`` of ``GraphNode``/``GraphEdge`` records holding only
 plain values (names, shapes, saved-tensor summaries, attributes). ``to_json``/``to_dot`` turn a
 graph into text; ``truncate`` keeps the first N levels. Only numpy and the Node protocol are used.
+
+The records and ``truncate`` live in ``graph_model``, the text forms in ``graph_render``; this
+module re-exports them so ``tapegrad.autograd.graph`` stays the one place to import from.
 """
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from tapegrad.autograd.function import AccumulateGrad, BackwardCFunction, Node
+from tapegrad.autograd.function import BackwardCFunction
+from tapegrad.autograd.graph_model import (
+    BACKWARD,
+    INPUT,
+    LEAF,
+    OUTPUT,
+    Graph,
+    GraphEdge,
+    GraphNode,
+    SavedValue,
+    truncate,
+)
+from tapegrad.autograd.graph_render import dot_label, to_dot, to_json
+from tapegrad.engine.node import AccumulateGrad, Node
 
-OUTPUT, BACKWARD, LEAF, INPUT = "output", "backward", "leaf", "input"
+__all__ = [
+    "BACKWARD",
+    "CUSTOM_DESCRIPTION",
+    "DESCRIPTIONS",
+    "INPUT",
+    "INPUT_DESCRIPTION",
+    "LEAF",
+    "OUT",
+    "OUTPUT",
+    "Graph",
+    "GraphEdge",
+    "GraphNode",
+    "Names",
+    "SavedValue",
+    "dot_label",
+    "to_dot",
+    "to_json",
+    "truncate",
+    "walk",
+]
+
 OUT = -1  # the position ops use in ``saves`` for their own result
 _SAVED_NAMES = {0: "self", 1: "other", OUT: "result"}
 _HIDDEN_ATTRS = {"node_name", "is_view", "needs_input_grad", "saved", "saves"}
@@ -115,83 +149,6 @@ DESCRIPTIONS: dict[str, str] = {
 }
 INPUT_DESCRIPTION = "Gets no gradient: a constant, or a tensor with requires_grad=False."
 CUSTOM_DESCRIPTION = "Calls the custom Function's backward() with the saved context."
-
-
-@dataclass
-class SavedValue:
-    """One value a node kept for backward: an array's shape and dtype, or a scalar's value."""
-
-    name: str
-    shape: list[int] | None = None
-    dtype: str | None = None
-    value: Any = None
-    label: str | None = None  # the name given to this tensor in ``walk(names=...)``
-
-
-@dataclass
-class GraphNode:
-    """A node of the walked graph, as plain data (``node`` keeps the live object)."""
-
-    id: int
-    name: str
-    kind: str  # "output" (the root), "backward", "leaf" (AccumulateGrad), "input" (no grad)
-    shape: list[int] | None
-    dtype: str | None
-    depth: int  # shortest number of edges from the root
-    label: str | None = None
-    saved: list[SavedValue] | None = field(default_factory=list)  # None: freed by backward
-    attrs: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-    node: Node | None = field(default=None, repr=False, compare=False)
-    cut: int = 0  # number of edges out of this node dropped by ``truncate``
-
-
-@dataclass
-class GraphEdge:
-    """``source.next_functions[input] == (target, index)``: gradient flows source -> target."""
-
-    source: int
-    target: int
-    index: int
-    input: int
-
-
-@dataclass
-class Graph:
-    """The nodes (root first, ``nodes[i].id == i``) and edges of a walked backward graph."""
-
-    nodes: list[GraphNode]
-    edges: list[GraphEdge]
-    hidden: int = 0  # nodes left out by ``truncate``
-    _children: list[list[GraphEdge]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
-
-    @property
-    def root(self) -> GraphNode:
-        """The node the walk started from."""
-        return self.nodes[0]
-
-    def children(self, node_id: int) -> list[GraphEdge]:
-        """The edges out of ``node_id``, in ``next_functions`` order."""
-        if self._children is None:
-            self._children = [[] for _ in self.nodes]
-            for edge in self.edges:
-                self._children[edge.source].append(edge)
-        return self._children[node_id]
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"nodes": [...], "edges": [{"from", "to", "index", "input"}], ...}``."""
-        nodes = []
-        for n in self.nodes:
-            d = asdict(replace(n, node=None))
-            del d["node"]
-            nodes.append(d)
-        edges = [
-            {"from": e.source, "to": e.target, "index": e.index, "input": e.input}
-            for e in self.edges
-        ]
-        return {"root": 0, "nodes": nodes, "edges": edges, "hidden": self.hidden}
 
 
 # ============================================================================ the walk
@@ -428,76 +385,3 @@ def _saved_input(consumer: Node, position: int) -> Any:
     if saved is None or position not in saves:
         return None
     return saved[saves.index(position)]
-
-
-# ============================================================================ cuts and text
-
-
-def truncate(graph: Graph, depth: int) -> Graph:
-    """The nodes at most ``depth`` edges from the root; ``cut`` counts each node's dropped
-    edges and ``hidden`` the nodes left out."""
-    keep = [n.depth <= depth for n in graph.nodes]
-    new_id: dict[int, int] = {}
-    nodes: list[GraphNode] = []
-    for n, kept in zip(graph.nodes, keep):
-        if kept:
-            new_id[n.id] = len(nodes)
-            nodes.append(replace(n, id=len(nodes), cut=0))
-    edges = []
-    for e in graph.edges:
-        if not keep[e.source]:
-            continue
-        if keep[e.target]:
-            edges.append(replace(e, source=new_id[e.source], target=new_id[e.target]))
-        else:
-            nodes[new_id[e.source]].cut += 1
-    return Graph(nodes, edges, hidden=len(graph.nodes) - len(nodes) + graph.hidden)
-
-
-def to_json(graph: Graph, indent: int | None = None) -> str:
-    """The graph as JSON text (see ``Graph.to_dict``)."""
-    return json.dumps(graph.to_dict(), indent=indent)
-
-
-# torchviz's palette: leaves light blue, the output green, backward nodes grey.
-_DOT_STYLE = {
-    OUTPUT: 'fillcolor="darkolivegreen1"',
-    BACKWARD: 'fillcolor="lightgrey"',
-    LEAF: 'fillcolor="lightblue"',
-    INPUT: 'fillcolor="white", style="filled,dashed"',
-}
-
-
-def to_dot(graph: Graph) -> str:
-    """A Graphviz ``digraph`` (plain text); edges point the way values flowed forward."""
-    lines = [
-        "digraph tapegrad {",
-        '  graph [rankdir="BT"];',
-        '  node [shape="box", style="filled", fontname="monospace", fontsize="10", height="0.2"];',
-    ]
-    for n in graph.nodes:
-        lines.append(f'  n{n.id} [label="{_dot_escape(dot_label(n))}", {_DOT_STYLE[n.kind]}];')
-        if n.cut:
-            lines.append(
-                f'  cut{n.id} [label="... {n.cut} more", shape="plaintext", style=""];'
-                f"\n  cut{n.id} -> n{n.id} [style=dashed];"
-            )
-    lines += [f"  n{e.target} -> n{e.source};" for e in graph.edges]
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def dot_label(node: GraphNode) -> str:
-    """The text of one DOT box: label, name, shape (and a constant's value)."""
-    parts = [node.label] if node.label else []
-    if node.kind != INPUT or not node.label:
-        parts.append(node.name)
-    if node.shape is not None:
-        parts.append("(" + ", ".join(map(str, node.shape)) + ")")
-    if "value" in node.attrs:
-        parts.append(f"= {node.attrs['value']}")
-    return "\n".join(parts)
-
-
-def _dot_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

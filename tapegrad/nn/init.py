@@ -1,6 +1,6 @@
 """Parameter initialization (``torch.nn.init``): in place, under ``no_grad``.
 
-Samples come from ``tapegrad.functional.default_generator()`` (reseeded by
+Samples come from ``tapegrad.default_generator()`` (reseeded by
 ``tapegrad.manual_seed``) unless a ``generator`` is given, so a seed fixes the weights. The
 stream is numpy's, so the values differ from torch's for the same seed.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 import tapegrad
 from tapegrad import Tensor, no_grad
-from tapegrad.functional import default_generator
+from tapegrad.factories import default_generator
 
 _LINEAR_FNS = (
     "linear",

@@ -1,1 +1,31 @@
-"""Primitive differentiable operations. Each sees numpy arrays, never Tensors."""
+"""The ops layer: every tensor operation, declared once in the file of its family.
+
+Importing it declares them all, binds the methods and operators onto Tensor, and hands the
+recorded-backward namespace down to ``Op``. ``FUNCTIONS`` and ``FUNCTIONAL`` are the
+``tapegrad.<name>`` and ``nn.functional.<name>`` forms made from the declarations.
+"""
+
+# The families, in the order the registry lists their entries.
+from tapegrad.ops import (  # noqa: I001
+    arithmetic,
+    division,
+    power,
+    pointwise,
+    compare,
+    reduce,
+    softmax,
+    linalg,
+    loss,
+    shape,
+    indexing,
+    copying,
+)
+from tapegrad.ops.base import register_tensor_namespace
+from tapegrad.ops.declare import bind_methods, function_forms, functional_forms
+from tapegrad.ops.tensor_namespace import TensorNamespace
+from tapegrad.tensor import Tensor
+
+bind_methods(Tensor)
+register_tensor_namespace(TensorNamespace())
+FUNCTIONS = function_forms()
+FUNCTIONAL = functional_forms()

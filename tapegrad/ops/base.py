@@ -13,9 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tapegrad._array import sign, sum_to
-from tapegrad.autograd.function import SECOND_BACKWARD, AccumulateGrad, Node, check_version
-
-OUT = -1  # position of the op's own result in ``Op.saves``
+from tapegrad.engine.node import SECOND_BACKWARD, AccumulateGrad, Node, check_version
+from tapegrad.recording import OUT
 
 
 class ArrayNamespace:
@@ -111,7 +110,7 @@ class Op(Node):
     """
 
     __slots__ = ("saved", "_versions")
-    __init__ = object.__init__  # nodes are filled in only when recorded (see tensor._record)
+    __init__ = object.__init__  # nodes are filled in only when recorded (see recording._record)
     is_view: ClassVar[bool] = False
     saves: ClassVar[tuple[int, ...]] = ()
     # A saved position listed here is kept only when that input's gradient is wanted
@@ -123,6 +122,7 @@ class Op(Node):
     # the result's version is still checked, as torch does.
     pack_out: ClassVar[Callable[[np.ndarray], np.ndarray] | None] = None
     packed_name: ClassVar[str] = "result"  # how ``tapegrad graph`` names what was kept
+    int_to_float: ClassVar[bool] = False  # integer inputs computed in float32 (true division)
     # ``saves`` paired with ``saved_only_for``: (position, input whose gradient needs it).
     _save_plan: ClassVar[tuple[tuple[int, int | None], ...]] = ()
 

@@ -1,4 +1,5 @@
-"""Matrix products: mm, and matmul's vector and batched forms."""
+"""Matrix products: mm, addmm (and linear's folded form), dot and matmul with torch's rules
+for 1-D, 2-D and batched operands."""
 
 from __future__ import annotations
 
@@ -6,9 +7,25 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.autograd.engine import run_folded
+from tapegrad._array import (
+    broadcast_error,
+    shape_str,
+)
+from tapegrad._dtypes import _scalar_type_name, _torch_dtype_name
+from tapegrad.engine.backward import run_folded
 from tapegrad.ops.base import Op
+from tapegrad.ops.declare import declare
+from tapegrad.ops.samples import (
+    OpInfo,
+    fixed,
+)
 from tapegrad.ops.shape import T
+from tapegrad.promotion import (
+    _as_tensor,
+    _tensor_arg,
+)
+from tapegrad.recording import _anomaly_state, _finish, _grad_state, _record, _run_op
+from tapegrad.tensor import Tensor
 
 
 def _mm(a: Any, b: Any) -> Any:
@@ -20,6 +37,9 @@ def _mm(a: Any, b: Any) -> Any:
     if type(a) is np.ndarray and type(b) is np.ndarray:
         return a * b if a.shape[1] == 1 else a.dot(b)
     return a @ b
+
+
+# -------------------------------------------------------------------------- ops
 
 
 class Mm(Op):
@@ -190,3 +210,248 @@ class Matmul(Op):
         if a is not None:
             gb = xp.reshape(xp.sum_to(xp.reshape(a, a2_shape).mT @ g2, b2_shape), b_shape)
         return ga, gb
+
+
+# ------------------------------------------------- Tensor methods and functions
+
+
+@declare(
+    tests=[
+        OpInfo(
+            "mm",
+            "MmBackward0",
+            lambda ns, a, b: a.mm(b),
+            np.matmul,
+            fixed((((3, 4), (4, 2)), "3x4 @ 4x2", {}), (((1, 5), (5, 1)), "row @ column", {})),
+        ),
+    ]
+)
+def mm(self, mat2: Tensor) -> Tensor:
+    """Matrix product of two 2-D tensors."""
+    a, b = self, _as_tensor(mat2)
+    if a.ndim != 2 or b.ndim != 2:
+        bad = "self" if a.ndim != 2 else "mat2"
+        raise RuntimeError(f"{bad} must be a matrix")
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied "
+            f"({a.shape[0]}x{a.shape[1]} and {b.shape[0]}x{b.shape[1]})"
+        )
+    a, b = _same_dtype(a, b, "mm")
+    _refuse_bool_product(a, b)
+    return _run_op(Mm(), (a, b), (a._data, b._data))
+
+
+@declare(
+    tests=[
+        OpInfo(
+            "addmm",
+            "AddmmBackward0",
+            lambda ns, c, a, b: ns.addmm(c, a, b),
+            lambda c, a, b: c + a @ b,
+            fixed(
+                (((4,), (3, 5), (5, 4)), "row bias (nn.Linear)", {}),
+                (((1, 4), (3, 5), (5, 4)), "1xN bias", {}),
+                (((3, 4), (3, 5), (5, 4)), "full bias", {}),
+            ),
+        ),
+    ]
+)
+def addmm(self, mat1: Tensor, mat2: Tensor, beta: float = 1, alpha: float = 1) -> Tensor:
+    """``beta * self + alpha * (mat1 @ mat2)`` (self broadcast to the product's shape), in
+    one node."""
+    a = mat1 if isinstance(mat1, Tensor) else _as_tensor(mat1)
+    b = mat2 if isinstance(mat2, Tensor) else _as_tensor(mat2)
+    bias = self
+    ad, bd = a._data, b._data
+    if ad.ndim != 2 or bd.ndim != 2 or ad.shape[1] != bd.shape[0]:
+        a.mm(b)  # raises mm's own message
+    if bias._data.ndim > 2:
+        _addmm_shape_error(self, (ad.shape[0], bd.shape[1]))
+    if not bias._data.dtype == ad.dtype == bd.dtype:
+        _addmm_dtype_error(bias._data.dtype, ad.dtype, bd.dtype)
+    _refuse_bool_product(a, b)
+    op = Addmm() if beta == 1 and alpha == 1 else ScaledAddmm(beta, alpha)
+    try:
+        out = op.forward(bias._data, a._data, b._data)
+    except ValueError:  # the bias does not broadcast to the product
+        _addmm_shape_error(self, (ad.shape[0], bd.shape[1]))
+    return _finish(op, (bias, a, b), (bias._data, a._data, b._data), out)
+
+
+def _addmm_shape_error(self, product: tuple[int, int]) -> None:
+    raise RuntimeError(
+        f"The expanded size of the tensor must match the product: self of shape "
+        f"{shape_str(self.shape)} can't be broadcast to {shape_str(product)}"
+    )
+
+
+@declare(
+    aliases=("__matmul__",),
+    tests=[
+        OpInfo(
+            "matmul_2d",
+            "MmBackward0",
+            lambda ns, a, b: a @ b,
+            np.matmul,
+            fixed((((4, 3), (3, 2)), "2-d @ 2-d", {})),
+        ),
+        OpInfo(
+            "matmul_mv",
+            "MvBackward0",
+            lambda ns, a, b: a @ b,
+            np.matmul,
+            fixed((((4, 3), (3,)), "matrix @ vector", {})),
+        ),
+        OpInfo(
+            "matmul_vm",
+            "SqueezeBackward4",
+            lambda ns, a, b: a @ b,
+            np.matmul,
+            fixed((((3,), (3, 4)), "vector @ matrix", {})),
+        ),
+        OpInfo(
+            "matmul_dot",
+            "DotBackward0",
+            lambda ns, a, b: a @ b,
+            np.matmul,
+            fixed((((5,), (5,)), "vector @ vector", {})),
+        ),
+        OpInfo(
+            "matmul_batched",
+            "UnsafeViewBackward0",
+            lambda ns, a, b: a @ b,
+            np.matmul,
+            fixed(
+                (((2, 3, 4), (2, 4, 5)), "batched", {}),
+                (((2, 3, 4), (4, 5)), "batched @ 2-d", {}),
+                (((3, 1, 2, 4), (2, 4, 3)), "broadcast batch", {}),
+                (((2, 3, 4), (4,)), "batched @ vector", {}),
+            ),
+        ),
+    ],
+)
+def matmul(self, other: Tensor) -> Tensor:
+    """Matrix product with PyTorch's rules for 1-D, 2-D and batched operands."""
+    a, b = self, _as_tensor(other)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(
+            f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D"
+        )
+    if a.ndim == 2 and b.ndim == 2:
+        return a.mm(b)
+    _check_matmul(a.shape, b.shape)
+    a, b = _same_dtype(a, b, "matmul")
+    _refuse_bool_product(a, b)
+    if a.ndim == 1 and b.ndim == 1:
+        return _run_op(Dot(), (a, b), (a._data, b._data))
+    return _run_op(Matmul(), (a, b), (a._data, b._data))
+
+
+@declare(function=False)
+def __rmatmul__(self, other: Any) -> Tensor:
+    return _as_tensor(other).matmul(self)
+
+
+@declare()
+def dot(self, other: Tensor) -> Tensor:
+    """Inner product of two 1-D tensors."""
+    if self.ndim != 1 or _as_tensor(other).ndim != 1:
+        raise RuntimeError(
+            f"1D tensors expected, but got {self.ndim}D and {_as_tensor(other).ndim}D tensors"
+        )
+    return self.matmul(other)
+
+
+@declare(functional=True)
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
+    input = _tensor_arg(input, "input", "linear")  # noqa: A001
+    weight = _tensor_arg(weight, "weight", "linear")
+    if isinstance(bias, Tensor) and input.ndim == 2:
+        return _linear(bias, input, weight)  # AddmmBackward0 over TBackward0, as torch
+    out = input.matmul(weight.t())
+    return out if bias is None else out + bias
+
+
+def _linear(self: Tensor, input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
+    """``self.addmm(input, weight.t())``: what ``F.linear`` records for a 2-D input, with
+    the transpose folded into the Addmm node (``LinearAddmm``) when that is exact: same
+    dtypes and shapes, and no anomaly trace to keep for the ``TBackward0`` node."""
+    bias, x, w = self._data, input._data, weight._data
+    if (
+        weight._requires_grad
+        and _grad_state.enabled
+        and not _anomaly_state.enabled
+        and x.ndim == w.ndim == 2
+        and x.shape[1] == w.shape[1]
+        and bias.ndim <= 2
+        and bias.dtype == x.dtype == w.dtype
+    ):
+        op, w_t = LinearAddmm(), w.T
+        try:
+            out = op.forward(bias, x, w_t)
+        except ValueError:
+            pass  # a bias that does not broadcast: addmm below raises torch's message
+        else:
+            return _record(op, (self, input, weight), (bias, x, w_t), out)
+    return self.addmm(input, weight.t())
+
+
+# -------------------------------------------------------------- argument checks
+
+
+def _same_dtype(a: Tensor, b: Tensor, name: str) -> tuple[Tensor, Tensor]:
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: "
+            f"{_torch_dtype_name(a._data.dtype)} != {_torch_dtype_name(b._data.dtype)}"
+        )
+    return a, b
+
+
+def _addmm_dtype_error(bias: np.dtype, mat1: np.dtype, mat2: np.dtype) -> None:
+    """torch's addmm (and so linear) never promotes: its error, in its order of checks."""
+    first, name = (bias, "self") if bias != mat2 else (mat1, "mat1")
+    raise RuntimeError(
+        f"{name} and mat2 must have the same dtype, but got {_scalar_type_name(first)} and "
+        f"{_scalar_type_name(mat2)}"
+    )
+
+
+def _refuse_bool_product(a: Tensor, b: Tensor) -> None:
+    """torch multiplies integer matrices but not bool ones; its message names the kernel the
+    operand shapes lead to."""
+    if a._data.dtype != np.bool_:
+        return
+    if b.ndim == 2:
+        kernel = "addmm_impl_cpu_"
+    elif b.ndim == 1:
+        kernel = "dot" if a.ndim == 1 else "addmv_impl_cpu"
+    else:
+        kernel = "bmm"
+    raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
+
+
+def _check_matmul(sa: tuple[int, ...], sb: tuple[int, ...]) -> None:
+    if len(sa) == 1 and len(sb) == 1:
+        if sa != sb:
+            raise RuntimeError(
+                f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have "
+                f"the same number of elements, but got {sa[0]} and {sb[0]} elements respectively"
+            )
+        return
+    k_a = sa[-1]
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if k_a != k_b:
+        rows = int(np.prod(sa[:-1])) if len(sa) > 1 else 1
+        cols = sb[-1] if len(sb) > 1 else 1
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{k_a} and {k_b}x{cols})"
+        )
+    batch_a, batch_b = sa[:-2], sb[:-2]
+    if broadcast_error(batch_a, batch_b) is not None:
+        raise RuntimeError(
+            f"The size of tensor a ({shape_str(batch_a)}) must match the size of tensor b "
+            f"({shape_str(batch_b)}) in matmul's batch dimensions"
+        )

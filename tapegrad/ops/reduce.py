@@ -1,13 +1,36 @@
-"""Reductions: sum, mean, max/min, logsumexp, softmax, log_softmax; mse_loss and nll_loss."""
+"""Reductions: sum, mean, max and min (whole, along dims, pairwise) and argmax/argmin."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tapegrad._array import sum_array
+from tapegrad import _dtypes
+from tapegrad._array import (
+    _shape_arg,
+    normalize_dim,
+    normalize_dims,
+    sum_array,
+)
+from tapegrad._dtypes import _FLOAT_KIND, _scalar_type_name
 from tapegrad.ops.base import OUT, HoldingOp, Op
+from tapegrad.ops.compare import Maximum, Minimum
+from tapegrad.ops.declare import declare
+from tapegrad.ops.samples import (
+    OpInfo,
+    Sample,
+    normal,
+    np_reduce,
+    reduce_samples,
+    whole_samples,
+)
+from tapegrad.promotion import (
+    _binary,
+)
+from tapegrad.recording import _run_op
+from tapegrad.tensor import Tensor, _wrap
 
 
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
@@ -23,7 +46,13 @@ def _expand_back(
     return xp.expand(g, shape)
 
 
-# ----------------------------------------------------------------------------- sum and mean
+def _mean_all(a: np.ndarray) -> np.ndarray:
+    """The mean of every element: np.mean's arithmetic (sum / size) without its Python-level
+    overhead; NaN when empty."""
+    return sum_array(a) / a.dtype.type(a.size) if a.size else np.array(np.nan, dtype=a.dtype)
+
+
+# -------------------------------------------------------------------------- ops
 
 
 class Sum(Op):
@@ -67,12 +96,6 @@ class SumToSize(Op):
         return (xp.expand(g, self.shape),)
 
 
-def _mean_all(a: np.ndarray) -> np.ndarray:
-    """The mean of every element: np.mean's arithmetic (sum / size) without its Python-level
-    overhead; NaN when empty."""
-    return sum_array(a) / a.dtype.type(a.size) if a.size else np.array(np.nan, dtype=a.dtype)
-
-
 class Mean(Op):
     node_name = "MeanBackward0"
 
@@ -95,9 +118,6 @@ class MeanDim(Op):
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
         return (_expand_back(xp, g / max(self.count, 1), self.shape, self.axes, self.keepdim),)
-
-
-# ----------------------------------------------------------------------------- max and min
 
 
 class Max(Op):
@@ -164,128 +184,198 @@ class MinDim(MaxDim):
     _arg = staticmethod(np.argmin)
 
 
-# ----------------------------------------------------------------------------- log-sum-exp family
+# ------------------------------------------------- Tensor methods and functions
 
 
-def _stable_max(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """The max to subtract before ``exp``, 0 where it is infinite (torch's logsumexp guard);
-    -inf over an empty axis."""
-    m = a.max(axis=axes, keepdims=True, initial=-np.inf)
-    return np.where(np.isfinite(m), m, 0)
+@declare(
+    name="sum",
+    tests=[
+        OpInfo("sum", "SumBackward0", lambda ns, a: a.sum(), np.sum, whole_samples()),
+        OpInfo(
+            "sum_dim",
+            "SumBackward1",
+            lambda ns, a, **kw: a.sum(**kw),
+            np_reduce(np.sum),
+            lambda rng: (
+                reduce_samples()(rng)
+                + [Sample((normal(rng, (2, 3, 4)),), "dim=(0,2)", {"dim": (0, 2)})]
+            ),
+        ),
+    ],
+)
+def tensor_sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """Sum of all elements, or over ``dim`` (int or tuple); ``dtype``: computed in it
+    (no cast node; the gradient comes back in the input's dtype), as torch."""
+    me, data = self, self._data
+    if dtype is not None:
+        data = data.astype(_dtypes.to_numpy_dtype(dtype), copy=False)
+    elif data.dtype.kind in "bui":
+        me = self.long()
+        data = me._data
+    if dim is None:
+        return _run_op(Sum(), (me,), (data,))
+    axes = normalize_dims(dim, me.ndim) or tuple(range(me.ndim))  # torch: () means all
+    return _run_op(SumDim(), (me,), (data,), axes=axes, keepdim=keepdim)
 
 
-class Logsumexp(Op):
-    """NOTE: a primitive (not exp/sum/log) so the max can be subtracted for stability."""
-
-    node_name = "LogsumexpBackward0"
-    saves = (0, OUT)
-
-    def forward(self, a: np.ndarray, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
-        self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
-        m = _stable_max(a, axes)
-        out = np.log(np.exp(a - m).sum(axis=axes, keepdims=True)) + m
-        return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in axes])
-
-    def backward(self, xp: Any, g: Any, a: Any, out: Any) -> tuple[Any, ...]:
-        g_full = _expand_back(xp, g, self.shape, self.axes, self.keepdim)
-        out_full = _expand_back(xp, out, self.shape, self.axes, self.keepdim)
-        return (g_full * xp.exp(a - out_full),)
-
-
-class Softmax(Op):
-    node_name = "SoftmaxBackward0"
-    saves = (OUT,)
-
-    def forward(self, a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-        # axes: the softmax dim, or () for a 0-d input; no guard on an infinite max, so
-        # an inf (or a row of -inf) gives NaN, as torch
-        self.axes = axes
-        e = np.exp(a - a.max(axis=axes, keepdims=True, initial=-np.inf))
-        return e / e.sum(axis=axes, keepdims=True)
-
-    def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
-        return (out * (g - xp.sum(g * out, self.axes)),)
-
-
-class LogSoftmax(Op):
-    """NOTE: a primitive so the max can be subtracted before exp (no overflow)."""
-
-    node_name = "LogSoftmaxBackward0"
-    saves = (OUT,)
-
-    def forward(self, a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-        self.axes = axes  # as Softmax's
-        shifted = a - a.max(axis=axes, keepdims=True, initial=-np.inf)
-        return shifted - np.log(np.exp(shifted).sum(axis=axes, keepdims=True))
-
-    def backward(self, xp: Any, g: Any, out: Any) -> tuple[Any, ...]:
-        return (g - xp.exp(out) * xp.sum(g, self.axes),)
+@declare(
+    tests=[
+        OpInfo("mean", "MeanBackward0", lambda ns, a: a.mean(), np.mean, whole_samples()),
+        OpInfo(
+            "mean_dim",
+            "MeanBackward1",
+            lambda ns, a, **kw: a.mean(**kw),
+            np_reduce(np.mean),
+            lambda rng: (
+                reduce_samples()(rng)
+                + [
+                    Sample(
+                        (normal(rng, (2, 3, 4)),),
+                        "dim=(1,2) keepdim",
+                        {"dim": (1, 2), "keepdim": True},
+                    )
+                ]
+            ),
+        ),
+    ]
+)
+def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """Mean of all elements, or over ``dim``; ``dtype`` as in ``sum``."""
+    data = self._data
+    if dtype is not None:
+        data = data.astype(_dtypes.to_numpy_dtype(dtype), copy=False)
+    if data.dtype.kind != _FLOAT_KIND:
+        which = "Input" if dtype is None else "Optional"
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. {which} dtype must be either a floating "
+            f"point or complex dtype. Got: {_scalar_type_name(data.dtype)}"
+        )
+    if dim is None:
+        return _run_op(Mean(), (self,), (data,))
+    axes = normalize_dims(dim, self.ndim) or tuple(range(self.ndim))  # () means all
+    return _run_op(MeanDim(), (self,), (data,), axes=axes, keepdim=keepdim)
 
 
-# ----------------------------------------------------------------------------- losses
+@declare(
+    name="max",
+    tests=[
+        OpInfo("max", "MaxBackward1", lambda ns, a: a.max(), np.max, whole_samples()),
+        OpInfo(
+            "max_dim",
+            "MaxBackward0",
+            lambda ns, a, **kw: a.max(**kw)[0],
+            np_reduce(np.max),
+            reduce_samples(),
+        ),
+    ],
+)
+def tensor_max(self, dim: Any = None, keepdim: bool = False) -> Any:
+    """Maximum of everything, ``(values, indices)`` along ``dim``, or ``maximum(other)``."""
+    return _extreme(self, Max, MaxDim, Maximum, dim, keepdim)
 
 
-class MseLoss(Op):
-    """``mse_loss``: ``(input - target) ** 2`` reduced by mean, sum or none, as one node."""
+@declare(
+    name="min",
+    tests=[
+        OpInfo("min", "MinBackward1", lambda ns, a: a.min(), np.min, whole_samples()),
+        OpInfo(
+            "min_dim",
+            "MinBackward0",
+            lambda ns, a, **kw: a.min(**kw)[0],
+            np_reduce(np.min),
+            reduce_samples(),
+        ),
+    ],
+)
+def tensor_min(self, dim: Any = None, keepdim: bool = False) -> Any:
+    """Minimum of everything, ``(values, indices)`` along ``dim``, or ``minimum(other)``."""
+    return _extreme(self, Min, MinDim, Minimum, dim, keepdim)
 
-    __slots__ = ("reduction",)
-    node_name = "MseLossBackward0"
-    saves = (0, 1)
 
-    def forward(self, a: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
-        self.reduction = reduction
-        squared = a - target
-        squared *= squared
-        if reduction == "none":
-            return squared
-        return sum_array(squared) if reduction == "sum" else _mean_all(squared)
+def _extreme(
+    self, whole: type[Op], along: type[Op], pairwise: type[Op], dim: Any, keepdim: bool
+) -> Any:
+    if isinstance(dim, Tensor):
+        return _binary(pairwise, self, dim)
+    if dim is None:
+        return _run_op(whole(), (self,), (self._data,))
+    axis = normalize_dim(dim, self.ndim)
+    op = along()
+    values = _run_op(op, (self,), (self._data,), axis=axis, keepdim=keepdim)
+    result = _Min if whole is Min else _MinMax
+    return result(values, _wrap(np.asarray(op.indices, dtype=np.int64)))
 
-    def backward(self, xp: Any, g: Any, a: Any, target: Any) -> tuple[Any, ...]:
-        (na, _), (nt, _) = self._edges
-        size = int(np.prod(a.shape))
-        norm = 2.0 / size if self.reduction == "mean" and size else 2.0
-        # torch's order of operations, (norm * (a - t)) * g; the target's side is computed
-        # as its own (t - a), not negated, so equal values give +0 as in torch
+
+@declare()
+def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the maximum (flattened when ``dim`` is None)."""
+    _refuse_bool(self, "argmax")
+    if dim is None:
+        return _flat_index(self, np.argmax, "argmax", keepdim)
+    return self.max(dim, keepdim).indices
+
+
+@declare()
+def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the minimum (flattened when ``dim`` is None)."""
+    _refuse_bool(self, "argmin")
+    if dim is None:
+        return _flat_index(self, np.argmin, "argmin", keepdim)
+    return self.min(dim, keepdim).indices
+
+
+def _flat_index(self, find: Callable[..., Any], name: str, keepdim: bool) -> Tensor:
+    if not self._data.size:
+        raise IndexError(
+            f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
+        )
+    index = np.asarray(find(self._data), dtype=np.int64)
+    return _wrap(index.reshape((1,) * self.ndim) if keepdim else index)
+
+
+@declare(function=False)
+def sum_to_size(self, *size: Any) -> Tensor:
+    """Sum broadcast dimensions so the result has ``size``."""
+    shape = _shape_arg(size)
+    if shape == self.shape:
+        return self
+    return _run_op(SumToSize(), (self,), (self._data,), shape=shape)
+
+
+# -------------------------------------------------- results and argument checks
+
+
+class _MinMax(tuple):
+    """``(values, indices)`` as returned by ``max(dim)``/``min(dim)``."""
+
+    __slots__ = ()
+    _name = "max"
+
+    def __new__(cls, values: Tensor, indices: Tensor) -> _MinMax:
+        return super().__new__(cls, (values, indices))
+
+    def __repr__(self) -> str:
         return (
-            (a - target) * norm * g if na is not None else None,
-            (target - a) * norm * g if nt is not None else None,
+            f"tapegrad.return_types.{self._name}(\nvalues={self.values!r},\n"
+            f"indices={self.indices!r})"
         )
 
+    __str__ = __repr__
 
-class NllLoss(HoldingOp):
-    """``nll_loss`` of (N, C) or (C,) log-probabilities and class indices, as one node:
-    ``-logp[i, target[i]]`` over the rows whose target is not ``ignore_index``, reduced by
-    mean (over those rows), sum or none."""
+    @property
+    def values(self) -> Tensor:
+        return self[0]
 
-    node_name = "NllLossBackward0"
-    held = ("key",)
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
 
-    def forward(
-        self, logp: np.ndarray, labels: np.ndarray, ignore_index: int, reduction: str
-    ) -> np.ndarray:
-        rows2d = logp.reshape(-1, logp.shape[-1])
-        flat = labels.reshape(-1)
-        keep = flat != ignore_index
-        rows = np.flatnonzero(keep)
-        self.shape, self.reduction = logp.shape, reduction
-        self.key, self.n = (rows, flat[rows]), flat.size
-        losses = np.zeros(flat.size, logp.dtype)
-        losses[rows] = -rows2d[self.key]
-        if reduction == "none":
-            return losses.reshape(labels.shape)
-        if reduction == "sum":
-            return sum_array(losses)
-        self.total = logp.dtype.type(rows.size)
-        if not rows.size:
-            return np.array(np.nan, logp.dtype)  # every target ignored: 0 / 0, as torch
-        return sum_array(losses) / self.total
 
-    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
-        rows, cols = self.key
-        if self.reduction == "none":
-            picked = -xp.index(xp.reshape(g, (self.n,)), rows)
-        else:
-            picked = xp.expand(-(g / self.total if self.reduction == "mean" else g), rows.shape)
-        rows2d = (self.n, self.shape[-1])
-        grad = xp.index_into_zeros(picked, rows2d, (rows, cols), False)
-        return (grad if len(self.shape) == 2 else xp.reshape(grad, self.shape),)
+class _Min(_MinMax):
+    __slots__ = ()
+    _name = "min"
+
+
+def _refuse_bool(t: Tensor, name: str) -> None:
+    if t._data.dtype == np.bool_:
+        raise RuntimeError(f"{name}(): does not support bool input")

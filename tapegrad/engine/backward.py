@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from tapegrad._array import shape_str, sum_to
-from tapegrad.autograd import anomaly, grad_mode
-from tapegrad.autograd.function import AccumulateGrad, Edge, Node
+from tapegrad.engine import anomaly, grad_mode
+from tapegrad.engine.node import AccumulateGrad, Edge, Node
 
 
 def _count_dependencies(roots: Sequence[Node]) -> dict[Node, int]:

@@ -1,15 +1,9 @@
-"""``tensor[key]`` and ``tensor[key] = value``, read the way torch 2.x reads them.
-
-A key is walked as torch's ``applySlicing`` walks it: ints, slices, None, Ellipsis and bools
-become Select/Slice/Unsqueeze views (recorded as torch records them); index tensors, sequences
-and masks are collected and applied last, as one Index op (IndexBackward0) or one index_put.
-Every check runs in torch's order, so the first error reported is the one torch reports.
-"""
+"""The numpy side of indexing: walking a key over a shape (what becomes a view, what an
+advanced index), checking index arrays, and writing values with torch's index_put rules."""
 
 from __future__ import annotations
 
 import math
-import numbers
 import operator
 import sys
 import warnings
@@ -20,16 +14,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad._array import shape_str
-from tapegrad.autograd.grad_mode import is_grad_enabled
-from tapegrad.ops import shape as S
-from tapegrad.tensor import (
-    LEAF_INPLACE,
-    Tensor,
-    _run_op,
-    _scalar_type_name,
-    _to_array,
-    _type_name,
-)
+from tapegrad._dtypes import _scalar_type_name
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PY_SSIZE_MAX = sys.maxsize
@@ -83,44 +68,6 @@ NOT_RECORDED = (
     "tapegrad does not record index assignment; build the tensor out of place (e.g. with "
     "tapegrad.where or tapegrad.cat), or assign under tapegrad.no_grad()."
 )
-
-
-# ============================================================================ entry points
-
-
-def getitem(t: Tensor, key: Any) -> Tensor:
-    """``t[key]``: a chain of views, then one Index op when the key holds tensors or masks."""
-    plan = _plan(t.shape, key)
-    out = t
-    for kind, dim, arg in plan.steps:
-        out = _view_tensor(out, kind, dim, arg)
-    if plan.indices:
-        return _index(out, _index_info(out.shape, plan.indices))
-    if out is t:
-        return _run_op(S.Alias(), (t,), (t._data,), shape=t.shape)
-    return out
-
-
-def setitem(t: Tensor, key: Any, value: Any) -> None:
-    """``t[key] = value`` in place (not recorded: refused while a gradient would be lost)."""
-    src = _value_array(t, value)
-    if key is False:
-        return  # torch does nothing at all, whatever the value's shape
-    # a lone True only adds a dimension here: torch copies into ``t.unsqueeze(0)``
-    plan = _plan(t.shape, None if key is True else key)
-    dst = t._data
-    for kind, dim, arg in plan.steps:
-        dst = _view_array(dst, kind, dim, arg)
-    is_view = bool(plan.steps)
-    if plan.indices:
-        _check_grad(t, value, is_view)
-        _index_put(dst, plan.indices, _strip_leading_ones(src))
-    else:
-        _copy_to(t, value, is_view, dst, src)
-    t._vc[0] += 1
-
-
-# ============================================================================ reading a key
 
 
 class _Plan:
@@ -182,38 +129,6 @@ class _Plan:
         self.indices[dim] = np.zeros(1 if value else 0, dtype=np.int64)
 
 
-def _plan(shape: tuple[int, ...], key: Any) -> _Plan:
-    """Read ``key`` against ``shape``: torch's single-index fast paths, else applySlicing."""
-    if _is_single(key):
-        return _walk(shape, (key,), specified=0, optimize=False)
-    items = _as_tuple(key)
-    specified = _count_specified(items)
-    if specified > len(shape):
-        raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
-    return _walk(shape, items, specified, optimize=True)
-
-
-def _walk(shape: tuple[int, ...], items: tuple[Any, ...], specified: int, optimize: bool) -> _Plan:
-    """torch's ``applySlicing``: ``dim`` is where the next component applies."""
-    plan = _Plan(shape)
-    dim = 0
-    for real_dim, obj in enumerate(items):
-        if obj is Ellipsis:
-            dim += len(shape) - specified
-        elif obj is None:
-            plan.unsqueeze(dim)
-            dim += 1
-        elif isinstance(obj, bool):
-            plan.boolean(dim, obj)
-            dim += 1
-        elif isinstance(obj, slice):
-            plan.slice(dim, obj, optimize)
-            dim += 1
-        else:
-            dim = _walk_index(plan, dim, _index_object(obj), real_dim)
-    return plan
-
-
 def _walk_index(plan: _Plan, dim: int, index: int | np.ndarray, real_dim: int) -> int:
     """An integer selects; a 0-d integer array too (a 0-d mask acts as a bool); else record."""
     if isinstance(index, int):
@@ -242,73 +157,6 @@ def _is_long(obj: Any) -> bool:
 def _is_sequence(obj: Any) -> bool:
     """What ``PySequence_Check`` accepts, near enough: lists, tuples, ranges, strings, arrays."""
     return isinstance(obj, Sequence | np.ndarray)
-
-
-def _as_tuple(key: Any) -> tuple[Any, ...]:
-    """A short list holding a sequence, slice, None or ``...`` stands for a tuple, as in torch."""
-    if isinstance(key, tuple):
-        return key
-    if isinstance(key, Tensor | np.ndarray) or not isinstance(key, Sequence):
-        return (key,)
-    if len(key) >= _SEQUENCE_AS_TUPLE_MAX:
-        return (key,)
-    for obj in key:
-        if isinstance(obj, Tensor | slice) or _is_sequence(obj) or obj is None or obj is Ellipsis:
-            _warn(SEQUENCE_AS_TUPLE)
-            return tuple(key)
-    return (key,)
-
-
-def _count_specified(items: tuple[Any, ...]) -> int:
-    """Dimensions a key consumes: a mask tensor its ndim; None, ... and bools none."""
-    count = 0
-    for obj in items:
-        if isinstance(obj, Tensor) and obj._data.dtype in _MASK_DTYPES:
-            count += obj.ndim
-        elif not (obj is None or obj is Ellipsis or isinstance(obj, bool)):
-            count += 1
-    return count
-
-
-def _index_object(obj: Any) -> int | np.ndarray:
-    """One key component that is not a slice, None, ... or bool: an int or an index array."""
-    if _is_long(obj):
-        return _as_long(obj)
-    if isinstance(obj, Tensor):
-        return obj._data
-    if _is_sequence(obj):
-        return _sequence_index(obj)
-    try:
-        return _as_long(operator.index(obj))
-    except TypeError:
-        raise IndexError(INVALID_INDEX.format(_type_name(obj))) from None
-
-
-def _sequence_index(obj: Any) -> np.ndarray:
-    """A list or array used as an index: bool and uint8 stay masks, the rest becomes long."""
-    _check_items(obj)
-    arr = _to_array(obj, None)
-    if arr.dtype.kind == "c":
-        raise TypeError("'complex' object cannot be interpreted as an integer")
-    if arr.dtype in _MASK_DTYPES:
-        return arr
-    return arr.astype(np.int64)
-
-
-def _check_items(obj: Any) -> None:
-    """torch infers the data's dtype first (strings and non-numbers fail), then stores it."""
-    _check_inferable(obj)
-    _check_int64(obj)
-
-
-def _check_inferable(obj: Any) -> None:
-    if isinstance(obj, str | bytes):
-        raise TypeError(f"new(): invalid data type '{type(obj).__name__}'")
-    if isinstance(obj, Sequence):
-        for item in obj:
-            _check_inferable(item)
-    elif not isinstance(obj, numbers.Number | np.generic | np.ndarray | Tensor):
-        raise RuntimeError(f"Could not infer dtype of {_type_name(obj)}")
 
 
 def _check_int64(obj: Any) -> None:
@@ -352,25 +200,11 @@ def _warn(message: str) -> None:
     warnings.warn(message, UserWarning, stacklevel=level)
 
 
-# ============================================================================ views
-
-
-def _view_tensor(t: Tensor, kind: str, dim: int, arg: Any) -> Tensor:
-    """One planned step on a tensor, recorded as torch records it."""
-    if kind == "unsqueeze":
-        return t.unsqueeze(dim)
-    op = S.Select() if kind == "select" else S.Slice()
-    return _run_op(op, (t,), (t._data,), key=(slice(None),) * dim + (arg,))
-
-
 def _view_array(a: np.ndarray, kind: str, dim: int, arg: Any) -> np.ndarray:
     """One planned step on an array: a numpy view to write through."""
     if kind == "unsqueeze":
         return np.expand_dims(a, dim)
     return a[(slice(None),) * dim + (arg, Ellipsis)]  # ``...`` keeps a 0-d result a view
-
-
-# ============================================================================ index arrays
 
 
 @dataclass
@@ -461,17 +295,6 @@ def _check_mask(shape: tuple[int, ...], mask: np.ndarray, start: int) -> None:
             )
 
 
-def _index(t: Tensor, info: _IndexInfo) -> Tensor:
-    """One Index op; numpy finds bad indices, torch's message names them."""
-    try:
-        return _run_op(S.Index(), (t,), (t._data,), key=info.key())
-    except IndexError:
-        if not math.prod(info.result()):  # torch reads no index when the result is empty
-            return _run_op(S.Index(), (t,), (t._data,), key=info.key(zeros=True))
-        _check_bounds(info)
-        raise
-
-
 def _check_bounds(info: _IndexInfo) -> None:
     """Report the first bad index in result order, naming its position among the indices."""
     pairs = [(a, info.shape[d]) for d, a in enumerate(info.arrays) if a is not None]
@@ -483,18 +306,6 @@ def _check_bounds(info: _IndexInfo) -> None:
     i = int(np.argmax(grid[:, element]))
     value = np.broadcast_to(pairs[i][0], info.broadcast).reshape(-1)[element]
     raise IndexError(f"index {value} is out of bounds for dimension {i} with size {pairs[i][1]}")
-
-
-# ============================================================================ assignment
-
-
-def _value_array(t: Tensor, value: Any) -> np.ndarray:
-    """The value as an array: a tensor's data, or a Python number converted to ``t``'s dtype."""
-    if isinstance(value, Tensor):
-        return value._data
-    if isinstance(value, bool | float | complex) or _is_long(value):
-        return _scalar_array(value, t._data.dtype)
-    raise TypeError(f"can't assign a {_type_name(value)} to a {_tensor_type(t._data.dtype)}")
 
 
 def _tensor_type(dtype: np.dtype) -> str:
@@ -539,34 +350,12 @@ def _fits(value: float | complex, dtype: np.dtype) -> bool:
     return info.min <= value <= info.max
 
 
-def _check_grad(t: Tensor, value: Any, is_view: bool) -> None:
-    """torch's in-place checks; tapegrad also refuses what it would have to record."""
-    if not is_grad_enabled():
-        return
-    if t.requires_grad and t.grad_fn is None:
-        raise RuntimeError(VIEW_OF_LEAF_INPLACE if is_view or t._is_view else LEAF_INPLACE)
-    if t.requires_grad or (isinstance(value, Tensor) and value.requires_grad):
-        raise RuntimeError(NOT_RECORDED)
-
-
 def _strip_leading_ones(a: np.ndarray) -> np.ndarray:
     """torch's ``slicePrefix1sSize``: a value may carry extra leading dimensions of size 1."""
     lead = 0
     while lead < a.ndim and a.shape[lead] == 1:
         lead += 1
     return a.reshape(a.shape[lead:]) if lead else a
-
-
-def _copy_to(t: Tensor, value: Any, is_view: bool, dst: np.ndarray, src: np.ndarray) -> None:
-    """torch's ``copy_to``: same shape, a 0-d fill, or an expand of the value to the target."""
-    if dst.shape != src.shape and src.ndim:
-        src = _strip_leading_ones(src)
-        _check_expand(src, dst.shape)
-    _check_grad(t, value, is_view)
-    # a 0-d value is a fill (read first); an expanded one is not dense, so never checked
-    if (src.ndim or not dst.ndim) and _overlap(dst, np.broadcast_to(src, dst.shape)) == "partial":
-        raise RuntimeError(OVERLAP)
-    _write(dst, Ellipsis, src)
 
 
 def _check_expand(src: np.ndarray, target: tuple[int, ...]) -> None:
@@ -671,6 +460,3 @@ def _write(dst: np.ndarray, key: Any, src: np.ndarray) -> None:
             np.copyto(dst, src, casting="unsafe")
         else:
             dst[key] = src
-
-
-__all__ = ["getitem", "setitem"]
