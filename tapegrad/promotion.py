@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import builtins
 import numbers
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from tapegrad._array import broadcast_error, wrapped_int
 from tapegrad._dtypes import _FLOAT_KIND, _category
-from tapegrad.recording import _finish
+from tapegrad.recording import RecordedOp, _finish
 from tapegrad.tensor import Tensor, _wrap
-
-if TYPE_CHECKING:
-    from tapegrad.ops.base import Op
 
 _SCALARS = (int, float, bool)
 
@@ -83,7 +81,7 @@ def _float_data(a: Tensor) -> np.ndarray:
     return a._data if a._data.dtype.kind == _FLOAT_KIND else a._data.astype(np.float32)
 
 
-def _binary(op_cls: type[Op], a: Tensor, b: Any, reflected: bool = False) -> Tensor:
+def _binary(op_cls: Callable[[], RecordedOp], a: Tensor, b: Any, reflected: bool = False) -> Tensor:
     """Run a two-input op with PyTorch's type promotion and broadcasting errors."""
     ad = a._data
     if isinstance(b, Tensor):
@@ -124,7 +122,7 @@ def _binary(op_cls: type[Op], a: Tensor, b: Any, reflected: bool = False) -> Ten
     return _finish(op, (a, b), (ad, bd), out)
 
 
-def _unary(op_cls: type[Op], a: Tensor) -> Tensor:
+def _unary(op_cls: Callable[[], RecordedOp], a: Tensor) -> Tensor:
     """Run a one-input float op; integer inputs are cast to float32 first, as PyTorch."""
     data = _float_data(a)
     op = op_cls()

@@ -1,8 +1,7 @@
 """Recording: running an op's forward on arrays and, when grad mode is on and an input
 requires grad, making the op the ``grad_fn`` of its result, with what backward needs saved.
 
-Ops follow a small protocol (see ``tapegrad.ops.base.Op``): ``forward``, ``saves``,
-``_save_plan``, ``pack_out`` and ``is_view``.
+Ops follow a small protocol, ``RecordedOp`` (``tapegrad.ops.base.Op`` implements it).
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 import copy
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -18,13 +17,29 @@ from tapegrad.engine import anomaly, grad_mode
 from tapegrad.engine.node import AccumulateGrad, Node, op_name
 from tapegrad.tensor import Tensor, _new_tensor, _wrap
 
-if TYPE_CHECKING:
-    from tapegrad.ops.base import Op
-
 _grad_state = grad_mode._state
 _anomaly_state = anomaly._state
 _NO_EDGE = (None, 0)
 OUT = -1  # position of the op's own result in ``Op.saves``
+
+
+class RecordedOp(Protocol):
+    """What recording needs of an op: a graph node (``engine.node.Node``) with a forward pass
+    on arrays and a plan of what to save for backward."""
+
+    _edges: tuple[tuple[Node | None, int], ...]
+    _shape: tuple[int, ...]
+    _dtype: np.dtype
+    _trace: str | None
+    saves: ClassVar[tuple[int, ...]]
+    _save_plan: ClassVar[tuple[tuple[int, int | None], ...]]
+    pack_out: ClassVar[Any]
+    is_view: ClassVar[bool]
+    saved: Any
+    _versions: Any
+
+    def forward(self, *args: Any, **meta: Any) -> Any:
+        """The result, from input arrays (and keyword metadata)."""
 
 
 def _edge_of(t: Any) -> tuple[Node | None, int]:
@@ -48,12 +63,12 @@ def _leaf_edge(t: Tensor) -> tuple[Node, int]:
     return acc, 0
 
 
-def _run_op(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], **meta: Any) -> Tensor:
+def _run_op(op: RecordedOp, inputs: Sequence[Any], arrays: Sequence[Any], **meta: Any) -> Tensor:
     """Run ``op.forward`` on arrays; record it when grad mode is on and an input needs grad."""
     return _finish(op, inputs, arrays, op.forward(*arrays, **meta))
 
 
-def _finish(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: Any) -> Tensor:
+def _finish(op: RecordedOp, inputs: Sequence[Any], arrays: Sequence[Any], out: Any) -> Tensor:
     """Wrap an op's result; record the op when grad mode is on and an input needs grad."""
     if type(out) is not np.ndarray:
         out = np.asarray(out)
@@ -73,7 +88,9 @@ def _finish(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: Any) -> T
     return _wrap(out)
 
 
-def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarray) -> Tensor:
+def _record(
+    op: RecordedOp, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarray
+) -> Tensor:
     """Make ``op`` the grad_fn of a new tensor holding ``out``, saving what backward needs."""
     edges = []
     for t in inputs:  # _edge_of, inlined: this loop runs for every recorded op
@@ -109,7 +126,7 @@ def _record(op: Op, inputs: Sequence[Any], arrays: Sequence[Any], out: np.ndarra
 
 
 def _save(
-    op: Op,
+    op: RecordedOp,
     inputs: Sequence[Any],
     arrays: Sequence[Any],
     out: np.ndarray,
