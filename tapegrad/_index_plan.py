@@ -452,7 +452,7 @@ def _dense(a: np.ndarray) -> bool:
 
 
 def _write(dst: np.ndarray, key: Any, src: np.ndarray) -> None:
-    """Write through; a broadcast (read-only) array cannot take it, as in tensor.py."""
+    """Write through; a broadcast (read-only) array cannot take it, as in the in-place ops."""
     if not dst.flags.writeable:
         raise RuntimeError(INTERNAL_OVERLAP)
     with np.errstate(over="ignore", invalid="ignore"):

@@ -18,18 +18,8 @@ from tapegrad._dtypes import _FLOAT_KIND
 from tapegrad.inplace import _inplace, _recorded_inplace
 from tapegrad.ops.base import Op
 from tapegrad.ops.declare import declare
-from tapegrad.ops.samples import (
-    OpInfo,
-    binary_samples,
-    normal,
-    unary_samples,
-)
-from tapegrad.promotion import (
-    _SCALARS,
-    _binary,
-    _operand,
-    _promote_scalar,
-)
+from tapegrad.ops.samples import OpInfo, binary_samples, normal, unary_samples
+from tapegrad.promotion import _SCALARS, _binary, _operand, _promote_scalar
 from tapegrad.recording import _grad_state, _run_op
 from tapegrad.tensor import Tensor
 

@@ -8,25 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad._array import (
-    broadcast_error,
-)
+from tapegrad._array import broadcast_error
 from tapegrad._dtypes import _scalar_type_name
 from tapegrad.ops.base import HoldingOp, Op
 from tapegrad.ops.declare import declare
-from tapegrad.ops.samples import (
-    OpInfo,
-    away_from_zero,
-    binary_samples,
-    normal,
-)
-from tapegrad.promotion import (
-    _as_tensor,
-    _binary,
-    _compare,
-    _promote_scalar,
-    _result_dtype,
-)
+from tapegrad.ops.samples import OpInfo, away_from_zero, binary_samples, normal
+from tapegrad.promotion import _as_tensor, _binary, _compare, _promote_scalar, _result_dtype
 from tapegrad.recording import _run_op
 from tapegrad.tensor import Tensor, _wrap
 

@@ -11,13 +11,8 @@ from tapegrad._dtypes import _FLOAT_KIND
 from tapegrad.inplace import _inplace
 from tapegrad.ops.base import Op
 from tapegrad.ops.declare import declare
-from tapegrad.ops.samples import (
-    OpInfo,
-    whole_samples,
-)
-from tapegrad.promotion import (
-    _as_tensor,
-)
+from tapegrad.ops.samples import OpInfo, whole_samples
+from tapegrad.promotion import _as_tensor
 from tapegrad.recording import _run_op
 from tapegrad.tensor import Tensor, _wrap
 

@@ -20,12 +20,7 @@ from tapegrad.ops.samples import (
     positive,
     unary_samples,
 )
-from tapegrad.promotion import (
-    _SCALARS,
-    _binary,
-    _compare,
-    _unary,
-)
+from tapegrad.promotion import _SCALARS, _binary, _compare, _unary
 from tapegrad.recording import _run_op
 from tapegrad.tensor import Tensor
 

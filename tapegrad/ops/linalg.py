@@ -7,23 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad._array import (
-    broadcast_error,
-    shape_str,
-)
+from tapegrad._array import broadcast_error, shape_str
 from tapegrad._dtypes import _scalar_type_name, _torch_dtype_name
 from tapegrad.engine.backward import run_folded
 from tapegrad.ops.base import Op
 from tapegrad.ops.declare import declare
-from tapegrad.ops.samples import (
-    OpInfo,
-    fixed,
-)
+from tapegrad.ops.samples import OpInfo, fixed
 from tapegrad.ops.shape import T
-from tapegrad.promotion import (
-    _as_tensor,
-    _tensor_arg,
-)
+from tapegrad.promotion import _as_tensor, _tensor_arg
 from tapegrad.recording import _anomaly_state, _finish, _grad_state, _record, _run_op
 from tapegrad.tensor import Tensor
 

@@ -6,9 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad._array import (
-    sign as nan_safe_sign,
-)
+from tapegrad._array import sign as nan_safe_sign
 from tapegrad.inplace import _inplace
 from tapegrad.ops import base
 from tapegrad.ops.base import OUT, Op
@@ -22,12 +20,7 @@ from tapegrad.ops.samples import (
     positive,
     unary_samples,
 )
-from tapegrad.promotion import (
-    _promote_scalar,
-    _scalar,
-    _tensor_arg,
-    _unary,
-)
+from tapegrad.promotion import _promote_scalar, _scalar, _tensor_arg, _unary
 from tapegrad.recording import _finish, _run_op
 from tapegrad.tensor import Tensor, _wrap
 

@@ -9,20 +9,8 @@ import numpy as np
 from tapegrad._dtypes import _FLOAT_KIND
 from tapegrad.ops.base import OUT, Op
 from tapegrad.ops.declare import declare
-from tapegrad.ops.samples import (
-    OpInfo,
-    Sample,
-    binary_samples,
-    normal,
-    positive,
-    unary_samples,
-)
-from tapegrad.promotion import (
-    _SCALARS,
-    _binary,
-    _promote_scalar,
-    _scalar,
-)
+from tapegrad.ops.samples import OpInfo, Sample, binary_samples, normal, positive, unary_samples
+from tapegrad.promotion import _SCALARS, _binary, _promote_scalar, _scalar
 from tapegrad.recording import _run_op
 from tapegrad.tensor import Tensor
 

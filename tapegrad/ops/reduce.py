@@ -8,27 +8,13 @@ from typing import Any
 import numpy as np
 
 from tapegrad import _dtypes
-from tapegrad._array import (
-    _shape_arg,
-    normalize_dim,
-    normalize_dims,
-    sum_array,
-)
+from tapegrad._array import _shape_arg, normalize_dim, normalize_dims, sum_array
 from tapegrad._dtypes import _FLOAT_KIND, _scalar_type_name
 from tapegrad.ops.base import OUT, HoldingOp, Op
 from tapegrad.ops.compare import Maximum, Minimum
 from tapegrad.ops.declare import declare
-from tapegrad.ops.samples import (
-    OpInfo,
-    Sample,
-    normal,
-    np_reduce,
-    reduce_samples,
-    whole_samples,
-)
-from tapegrad.promotion import (
-    _binary,
-)
+from tapegrad.ops.samples import OpInfo, Sample, normal, np_reduce, reduce_samples, whole_samples
+from tapegrad.promotion import _binary
 from tapegrad.recording import _run_op
 from tapegrad.tensor import Tensor, _wrap
 

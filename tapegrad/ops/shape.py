@@ -8,22 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad._array import (
-    _shape_arg,
-    normalize_dim,
-    normalize_dims,
-    shape_str,
-)
+from tapegrad._array import _shape_arg, normalize_dim, normalize_dims, shape_str
 from tapegrad._dtypes import _join_dtype, _scalar_type_name
 from tapegrad.ops.base import Op
 from tapegrad.ops.declare import declare
-from tapegrad.ops.samples import (
-    OpInfo,
-    fixed,
-)
-from tapegrad.promotion import (
-    _as_tensor,
-)
+from tapegrad.ops.samples import OpInfo, fixed
+from tapegrad.promotion import _as_tensor
 from tapegrad.recording import _finish, _run_op
 from tapegrad.tensor import Tensor
 

@@ -7,23 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad._array import (
-    normalize_dim,
-    normalize_dims,
-)
+from tapegrad._array import normalize_dim, normalize_dims
 from tapegrad._dtypes import _FLOAT_KIND, _scalar_type_name
 from tapegrad.ops.base import OUT, Op
 from tapegrad.ops.declare import declare
 from tapegrad.ops.reduce import _expand_back
-from tapegrad.ops.samples import (
-    Array,
-    OpInfo,
-    reduce_samples,
-)
-from tapegrad.promotion import (
-    _float_data,
-    _tensor_arg,
-)
+from tapegrad.ops.samples import Array, OpInfo, reduce_samples
+from tapegrad.promotion import _float_data, _tensor_arg
 from tapegrad.recording import _run_op
 from tapegrad.tensor import Tensor
 

@@ -4,13 +4,7 @@
 ``resume(run_dir)`` continues a saved run exactly where it stopped.
 """
 
-from tapegrad.train.config import (
-    Config,
-    ConfigError,
-    default_config,
-    dump_config,
-    load_config,
-)
+from tapegrad.train.config import Config, ConfigError, default_config, dump_config, load_config
 from tapegrad.train.events import Callback, EpochEnded, Event, RunStarted
 from tapegrad.train.loop import Trainer, fit, prepare
 from tapegrad.train.model import build_model
