@@ -463,19 +463,6 @@ def _check_hook_result(hook: Any, result: Any, grad: Tensor) -> None:
         )
 
 
-def _as_tuple(x: Any) -> tuple[Any, ...]:
-    """A Tensor, or a sequence of them, as a tuple (torch iterates anything else)."""
-    from tapegrad.tensor import Tensor
-
-    if x is None:
-        return ()
-    if isinstance(x, Tensor):
-        return (x,)
-    if not isinstance(x, list | tuple):
-        raise TypeError(f"'{type(x).__name__}' object is not iterable")
-    return tuple(x)
-
-
 def _general_backward(*args: Any, **kwargs: Any) -> None:
     """``tapegrad.autograd.backward``, handed down by it (``register_backward``)."""
     raise RuntimeError("tapegrad.autograd is not imported")
