@@ -7,6 +7,7 @@ The commands parse options, call the library (the op registry and ``check_gradie
 from __future__ import annotations
 
 import difflib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,17 @@ from tapegrad.cli.gradcheck_result import CheckResult
 from tapegrad.cli.render import is_terminal
 
 # ============================================================================ gradcheck
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A ``FloatRange`` that also refuses nan and inf (a nan step or tolerance would fail
+    every check)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 @dataclass(frozen=True)
@@ -106,21 +118,21 @@ def run_checks(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per checked op.")
 @click.option(
     "--eps",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=1e-6,
     show_default=True,
     help="Finite-difference step.",
 )
 @click.option(
     "--atol",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=1e-5,
     show_default=True,
     help="Absolute tolerance.",
 )
 @click.option(
     "--rtol",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=1e-3,
     show_default=True,
     help="Relative tolerance.",

@@ -121,6 +121,13 @@ def test_bad_numbers_are_usage_errors(option: str):
     assert run(option).exit_code == 2
 
 
+@pytest.mark.parametrize("option", ["--eps=nan", "--eps=inf", "--atol=nan", "--rtol=inf"])
+def test_non_finite_steps_and_tolerances_are_usage_errors(option: str):
+    result = run(option)
+    assert result.exit_code == 2
+    assert "is not a finite number" in result.stderr
+
+
 def test_a_broken_gradient_exits_1_with_the_worst_values(broken_registry: None):
     result = run()
     assert result.exit_code == 1
