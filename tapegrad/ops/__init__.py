@@ -19,6 +19,18 @@ from tapegrad.ops import (  # noqa: I001
     shape,
     indexing,
     copying,
+    trig,
+    special,
+    rounding,
+    logical,
+    statistics,
+    scan,
+    sorting,
+    gather,
+    rearrange,
+    triangular,
+    einsum,
+    padding,
 )
 from tapegrad.ops.base import register_tensor_namespace
 from tapegrad.ops.declare import bind_methods, function_forms, functional_forms

@@ -16,9 +16,36 @@ from tapegrad._array import sign, sum_to
 from tapegrad.engine.node import SECOND_BACKWARD, AccumulateGrad, Node, check_version
 from tapegrad.recording import OUT
 
+# Tensor method names whose numpy function is spelled otherwise.
+_NUMPY_NAMES = {
+    "asin": "arcsin",
+    "acos": "arccos",
+    "atan": "arctan",
+    "atan2": "arctan2",
+    "asinh": "arcsinh",
+    "acosh": "arccosh",
+    "atanh": "arctanh",
+    "pow": "power",
+    "mul": "multiply",
+    "div": "divide",
+    "sub": "subtract",
+    "neg": "negative",
+}
+
 
 class ArrayNamespace:
-    """The functions backward rules may call, on numpy arrays."""
+    """The functions backward rules may call, on numpy arrays.
+
+    Besides the ones written out below, ``xp.<name>`` is numpy's function of that name (or of
+    its numpy spelling: ``xp.asin`` is ``np.arcsin``), so a new op's backward rule can use any
+    elementwise function that is also a Tensor method: ``TensorNamespace`` gives the method.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(np, _NUMPY_NAMES.get(name, name), None)
+        if fn is None or name.startswith("_"):
+            raise AttributeError(f"the backward namespace has no function {name!r}")
+        return fn
 
     exp = staticmethod(np.exp)
     log = staticmethod(np.log)

@@ -17,7 +17,23 @@ from tapegrad.tensor import Tensor, _wrap
 
 
 class TensorNamespace:
-    """The functions backward rules call, on Tensors, so the backward pass is recorded."""
+    """The functions backward rules call, on Tensors, so the backward pass is recorded.
+
+    Besides the ones written out below, ``xp.<name>(a, *args)`` is ``a.<name>(*args)``: the
+    Tensor method of that name (``ArrayNamespace`` gives numpy's function of the same name).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or not callable(getattr(Tensor, name, None)):
+            raise AttributeError(f"the recorded backward namespace has no function {name!r}")
+
+        def method(a: Any, *args: Any, **kwargs: Any) -> Any:
+            if not isinstance(a, Tensor):
+                a = _wrap(np.asarray(a))
+            return getattr(a, name)(*args, **kwargs)
+
+        method.__name__ = name
+        return method
 
     @staticmethod
     def from_edge(array: np.ndarray, node: Node, index: int) -> Tensor:

@@ -1,0 +1,3 @@
+"""einsum: Einstein summation over tensors."""
+
+from __future__ import annotations

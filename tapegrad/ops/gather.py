@@ -1,0 +1,3 @@
+"""Gathering and scattering by index: gather, scatter, index_select, masked_fill, take, nonzero."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Elementwise tests and logic: isnan, isinf, isfinite, logical_*, bitwise_not, shifts."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Rearranging elements: flip, roll, repeat, tile, narrow, split, chunk, unbind, movedim."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Cumulative ops along a dim: cumsum, cumprod, cummax, cummin, logcumsumexp."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Triangles and diagonals: tril, triu, diag, diagonal."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Trigonometric and hyperbolic functions, and atan2 and hypot."""
+
+from __future__ import annotations
