@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import warnings as _warnings
 
+# As in PyTorch, ``import tapegrad`` gives the subpackages (tapegrad.nn.Linear, tapegrad.optim.SGD,
+# tapegrad.autograd.graph.walk); none of them imports click, rich or yaml.
+from tapegrad import autograd, cuda, nn, optim
 from tapegrad import ops as _ops
+from tapegrad._device import device
 from tapegrad._dtypes import (
     bool,  # noqa: A004
     double,
@@ -23,6 +27,7 @@ from tapegrad._dtypes import (
     uint8,
 )
 from tapegrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from tapegrad.autograd import graph as _graph  # noqa: F401
 from tapegrad.factories import (
     arange,
     default_generator,
@@ -41,6 +46,7 @@ from tapegrad.factories import (
 )
 from tapegrad.inplace import foreach_sub_ as _foreach_sub_
 from tapegrad.inplace import foreach_zero_ as _foreach_zero_
+from tapegrad.serialization import load, save
 from tapegrad.tensor import Tensor
 
 # The function forms of the ops (tapegrad.exp, tapegrad.cat...), made from their declarations.

@@ -180,6 +180,10 @@ class Tensor:
                 )
         self._grad = value
 
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
+
     @property
     def _version(self) -> int:
         return self._vc[0]

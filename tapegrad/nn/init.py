@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-import tapegrad
-from tapegrad import Tensor, no_grad
-from tapegrad.factories import default_generator
+from tapegrad.engine.grad_mode import no_grad
+from tapegrad.factories import default_generator, from_numpy
+from tapegrad.tensor import Tensor
 
 _LINEAR_FNS = (
     "linear",
@@ -177,7 +177,7 @@ def _generator(tensor: Tensor, generator: np.random.Generator | None) -> np.rand
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     """Copy sampled values (float64) into ``tensor`` in place, outside the graph."""
     with no_grad():
-        return tensor.copy_(tapegrad.from_numpy(np.asarray(values, dtype=np.float64)))
+        return tensor.copy_(from_numpy(np.asarray(values, dtype=np.float64)))
 
 
 def _check_tensor(tensor: Any) -> None:

@@ -7,12 +7,12 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
-import tapegrad
-from tapegrad import Tensor
+from tapegrad.factories import empty
 from tapegrad.nn import functional as F
 from tapegrad.nn import init
 from tapegrad.nn.module import Module, _check_module, _checked_index
 from tapegrad.nn.parameter import Parameter
+from tapegrad.tensor import Tensor
 
 
 class Linear(Module):
@@ -26,8 +26,8 @@ class Linear(Module):
         self.in_features = in_features
         self.out_features = out_features
         # empty, as torch: reset_parameters below fills both
-        self.weight = Parameter(tapegrad.empty(out_features, in_features, dtype=dtype))
-        self.bias = Parameter(tapegrad.empty(out_features, dtype=dtype)) if bias else None
+        self.weight = Parameter(empty(out_features, in_features, dtype=dtype))
+        self.bias = Parameter(empty(out_features, dtype=dtype)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

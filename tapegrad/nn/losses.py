@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tapegrad import Tensor
 from tapegrad.nn import functional as F
 from tapegrad.nn.module import Module
+from tapegrad.tensor import Tensor
 
 
 class MSELoss(Module):

@@ -12,9 +12,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from tapegrad import Tensor
 from tapegrad.nn.parameter import Parameter, zero_grads
 from tapegrad.nn.state_dict import IncompatibleKeys, load_into
+from tapegrad.tensor import Tensor
 
 # ============================================================================ Module
 

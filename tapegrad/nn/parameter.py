@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-import tapegrad
-from tapegrad import Tensor, no_grad
-from tapegrad.tensor import FLOAT_OR_COMPLEX_ONLY
+from tapegrad.engine.grad_mode import no_grad
+from tapegrad.factories import tensor as as_new_tensor
+from tapegrad.tensor import FLOAT_OR_COMPLEX_ONLY, Tensor
 
 
 class Parameter(Tensor):
@@ -41,7 +41,7 @@ def _parameter_array(data: Any) -> np.ndarray:
         return np.empty((0,), np.float32)
     if isinstance(data, Tensor):
         return data._data
-    return tapegrad.tensor(data)._data
+    return as_new_tensor(data)._data
 
 
 def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:

@@ -7,7 +7,8 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from tapegrad import Tensor, no_grad
+from tapegrad.engine.grad_mode import no_grad
+from tapegrad.tensor import Tensor
 
 
 class IncompatibleKeys(NamedTuple):

@@ -19,6 +19,7 @@ from tapegrad.ops import (  # noqa: I001
     shape,
     indexing,
     copying,
+    conversion,
     trig,
     special,
     rounding,

@@ -1,4 +1,4 @@
-"""Copies and casts: clone, to(dtype) and its shorthands, and the in-place fills and copy_."""
+"""Copies: clone, and the in-place fills and copy_ (casts are in ``conversion``)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad import _dtypes
-from tapegrad._dtypes import _FLOAT_KIND
 from tapegrad.inplace import _inplace
 from tapegrad.ops.base import Op
 from tapegrad.ops.declare import declare
 from tapegrad.ops.samples import OpInfo, whole_samples
 from tapegrad.promotion import _as_tensor
 from tapegrad.recording import _run_op
-from tapegrad.tensor import Tensor, _wrap
+from tapegrad.tensor import Tensor
 
 # -------------------------------------------------------------------------- ops
 
@@ -25,19 +23,6 @@ class Clone(Op):
 
     def forward(self, a: np.ndarray) -> np.ndarray:
         return a.copy()
-
-    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
-        return (g,)
-
-
-class ToDtype(Op):
-    """A dtype cast; the engine casts the gradient back at the edge."""
-
-    __slots__ = ()
-    node_name = "ToCopyBackward0"
-
-    def forward(self, a: np.ndarray, np_dtype: np.dtype) -> np.ndarray:
-        return a.astype(np_dtype)
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
         return (g,)
@@ -101,47 +86,6 @@ class FillTensor(Op):
 def clone(self) -> Tensor:
     """A copy that stays in the graph (CloneBackward0)."""
     return _run_op(Clone(), (self,), (self._data,))
-
-
-@declare(function=False)
-def to(self, dtype: Any) -> Tensor:
-    """Cast to ``dtype`` (ToCopyBackward0 when recorded); self if already that dtype."""
-    target = _dtypes.to_numpy_dtype(dtype)
-    if target == self._data.dtype:
-        return self
-    if target.kind != _FLOAT_KIND:
-        return _wrap(self._data.astype(target))
-    return _run_op(ToDtype(), (self,), (self._data,), np_dtype=target)
-
-
-@declare(name="float", function=False)
-def tensor_float(self) -> Tensor:
-    """Cast to float32."""
-    return self.to(_dtypes.float32)
-
-
-@declare(function=False)
-def double(self) -> Tensor:
-    """Cast to float64."""
-    return self.to(_dtypes.float64)
-
-
-@declare(function=False)
-def long(self) -> Tensor:
-    """Cast to int64."""
-    return self.to(_dtypes.int64)
-
-
-@declare(name="int", function=False)
-def tensor_int(self) -> Tensor:
-    """Cast to int32."""
-    return self.to(_dtypes.int32)
-
-
-@declare(name="bool", function=False)
-def tensor_bool(self) -> Tensor:
-    """Cast to bool."""
-    return self.to(_dtypes.bool)
 
 
 @declare(function=False)

@@ -31,6 +31,7 @@ class Declaration:
     functional: str | None  # nn.functional.<name>, for ops written as F's own form
     aliases: tuple[str, ...]  # more Tensor attribute names: operators (__add__), clip
     tests: tuple[OpInfo, ...]
+    is_property: bool = False  # bound as a read-only Tensor property (t.device)
 
 
 DECLARATIONS: list[Declaration] = []
@@ -44,6 +45,7 @@ def declare(
     functional: bool | str = False,
     aliases: Sequence[str] = (),
     tests: Sequence[OpInfo] = (),
+    is_property: bool = False,
 ) -> Callable[[F], F]:
     """Declare the decorated function as an op and name the forms it is exposed as.
 
@@ -54,12 +56,15 @@ def declare(
     argument is not a Tensor (``cat``). ``functional=True`` (or a name): an ``nn.functional``
     form only, which has an F signature of its own (``relu(input, inplace=False)``).
     ``aliases``: other Tensor attributes bound to the same function (``__add__``, ``clip``).
+    ``is_property=True``: a read-only Tensor property (``t.device``), never a function.
     """
 
     def record(impl: F) -> F:
         op_name = name or impl.__name__
         as_function = (
-            (op_name if function is True else function or None) if not functional else None
+            (op_name if function is True else function or None)
+            if not (functional or is_property)
+            else None
         )
         DECLARATIONS.append(
             Declaration(
@@ -69,6 +74,7 @@ def declare(
                 functional=(op_name if functional is True else functional) or None,
                 aliases=tuple(aliases),
                 tests=tuple(tests),
+                is_property=is_property,
             )
         )
         return impl
@@ -86,7 +92,7 @@ def bind_methods(cls: type) -> None:
                 continue
             if name in cls.__dict__:
                 raise RuntimeError(f"{cls.__name__}.{name} is declared twice")
-            setattr(cls, name, d.impl)
+            setattr(cls, name, property(d.impl) if d.is_property else d.impl)
 
 
 def function_forms() -> dict[str, Callable[..., Any]]:

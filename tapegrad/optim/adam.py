@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import tapegrad
-from tapegrad import Tensor
+from tapegrad.factories import zeros_like
 from tapegrad.optim.optimizer import Optimizer
+from tapegrad.tensor import Tensor
 
 
 class Adam(Optimizer):
@@ -51,10 +51,10 @@ class Adam(Optimizer):
         state = self.state[param]
         if not state:
             state["step"] = 0
-            state["exp_avg"] = tapegrad.zeros_like(param)
-            state["exp_avg_sq"] = tapegrad.zeros_like(param)
+            state["exp_avg"] = zeros_like(param)
+            state["exp_avg_sq"] = zeros_like(param)
             if amsgrad:
-                state["max_exp_avg_sq"] = tapegrad.zeros_like(param)
+                state["max_exp_avg_sq"] = zeros_like(param)
         return state
 
     def _update(self, param: Tensor, group: dict[str, Any]) -> None:

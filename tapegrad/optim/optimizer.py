@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-import tapegrad
-from tapegrad import Tensor, no_grad
+from tapegrad.engine.grad_mode import enable_grad, no_grad
+from tapegrad.factories import from_numpy
 from tapegrad.nn.parameter import zero_grads
+from tapegrad.tensor import Tensor
 
 # State entries kept as Python numbers, not tensors (torch keeps a 0-d tensor).
 _SCALAR_STATE = ("step",)
@@ -93,7 +94,7 @@ class Optimizer:
         """One update of every parameter that has a gradient; returns the closure's loss."""
         loss = None
         if closure is not None:
-            with tapegrad.enable_grad():
+            with enable_grad():
                 loss = closure()
         with no_grad():
             for group in self.param_groups:
@@ -191,4 +192,4 @@ def _cast(param: Tensor, index: Any, name: str, value: Any) -> Any:
             f"loaded state for parameter {index} has '{name}' of shape {array.shape}, but the "
             f"parameter has shape {param.shape}"
         )
-    return tapegrad.from_numpy(array)
+    return from_numpy(array)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tapegrad import Tensor
 from tapegrad.optim.optimizer import Optimizer
+from tapegrad.tensor import Tensor
 
 
 class SGD(Optimizer):

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-import tapegrad
+from tapegrad import _dtypes, factories
 from tapegrad.ops import declare
 from tapegrad.ops.samples import OpInfo, Sample
 
@@ -25,8 +25,8 @@ def sample_tensors(
     sample: Sample, dtype: Any = None, requires_grad: bool = True
 ) -> tuple[Any, ...]:
     """The sample's arrays as fresh tapegrad leaves (float64 unless ``dtype`` is given)."""
-    dtype = tapegrad.float64 if dtype is None else dtype
-    return tuple(tapegrad.tensor(a, dtype=dtype, requires_grad=requires_grad) for a in sample.args)
+    dtype = _dtypes.float64 if dtype is None else dtype
+    return tuple(factories.tensor(a, dtype=dtype, requires_grad=requires_grad) for a in sample.args)
 
 
 def get_op(name: str) -> OpInfo:
