@@ -23,6 +23,9 @@ from tapegrad.cli import render_inspect as out
 from tapegrad.cli.gradcheck_result import CheckResult
 from tapegrad.cli.render import is_terminal
 
+#: Exit status of a usage or config error, as ``tapegrad train`` gives it.
+EXIT_USAGE = 2
+
 # ============================================================================ gradcheck
 
 
@@ -107,7 +110,7 @@ def run_checks(
 
 
 @click.command("gradcheck")
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.argument("config", required=False)
 @click.option(
     "--op",
     "ops",
@@ -244,7 +247,7 @@ def blog_example() -> tuple[Any, dict[str, Any]]:
 
 
 @click.command("graph")
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.argument("config", required=False)
 @click.option(
     "--format",
     "fmt",
@@ -318,13 +321,17 @@ class ConfigCase:
 def _load_case(config: str, double: bool) -> ConfigCase:
     """Build the config's data and model exactly as ``tapegrad train`` does; ``double`` casts
     parameters and float data to float64 (for gradcheck)."""
-    from tapegrad.train import ConfigError, load_config, prepare
+    from tapegrad.train import ConfigError, load_config, memory, prepare
     from tapegrad.train.loop import batches
 
     try:
-        trainer = prepare(load_config(config))
+        loaded = load_config(config)
+        # train's guard, before any data are made: sizes that cannot fit are refused
+        memory.check(memory.estimate_config(loaded), loaded)
+        trainer = prepare(loaded)
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        out.print_error(str(exc))
+        raise SystemExit(EXIT_USAGE) from None
     x, y, _ = next(iter(batches(trainer.data, trainer.config["train.batch_size"])))
     parameters = list(trainer.model.named_parameters())
     if double:

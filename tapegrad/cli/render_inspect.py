@@ -316,3 +316,9 @@ def print_text(text: str, terminal: bool) -> None:
 def print_note(message: str) -> None:
     """A diagnostic on stderr."""
     stderr_console().print(Text(message))
+
+
+def print_error(message: str) -> None:
+    """A config or usage error as ``tapegrad train`` shows it: one ``error:`` line on stderr."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()

@@ -13,7 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import stat
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.train import memory
+from tapegrad.train.bounded import file_kind
+from tapegrad.train.checkpoint_entries import (
+    check_layout,
+    check_model_arrays,
+    damaged,
+    list_entries,
+    load_arrays,
+)
+from tapegrad.train.checkpoint_state import check_optimizer
 from tapegrad.train.config import load_config, parse_overrides
 from tapegrad.train.errors import COMMAND_LINE, ConfigError, clip
 from tapegrad.train.outputs import CHECKPOINT_FILE, CONFIG_FILE
@@ -32,6 +43,15 @@ FORMAT = "tapegrad-checkpoint/1"
 RESUMABLE_KEYS = ("train.epochs", "train.log_every", "train.checkpoint_every")
 #: Statuses a run can be resumed from (a diverged or failed run would repeat its failure).
 RESUMABLE_STATUSES = ("ok", "interrupted")
+#: The fields of the meta record, all required (an unknown one is refused).
+META_FIELDS = (
+    "format", "status", "config", "data_digest", "classification", "optimizer", "rng", "step",
+    "total", "correct", "seconds",
+)  # fmt: skip
+#: Meta fields that count something, so are never negative.
+COUNTERS = ("step", "correct", "seconds")
+
+__all__ = ["check_model_arrays", "data_digest", "load_run", "pack", "read", "unpack"]
 
 
 @dataclass
@@ -111,28 +131,38 @@ def pack(snapshot: Snapshot) -> dict[str, np.ndarray]:
 # ----------------------------------------------------------------------------- reading
 
 
-def read(path: Path) -> Snapshot:
-    """Load and check a checkpoint file (ConfigError naming the problem if it is not one)."""
+def read(path: Path, config: Config | None = None) -> Snapshot:
+    """Load and check a checkpoint file (ConfigError naming the problem if it is not one).
+
+    Entries are checked from the zip directory before any is inflated (``checkpoint_entries``);
+    with ``config``, their names, shapes and dtypes must also be its model's and optimizer's.
+    """
+    _check_regular(path)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            _check_unpacked_size(f.zip.infolist(), path)
-            arrays = {name: f[name] for name in f.files}
+        with zipfile.ZipFile(path) as archive:
+            entries = list_entries(archive, path)
+            if config is not None:
+                check_layout(entries, config, path)
+            arrays = load_arrays(archive, entries)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise damaged(path, clip(str(exc))) from None
+    except (RuntimeError, NotImplementedError) as exc:  # encrypted, or an unknown compression
+        raise damaged(path, clip(str(exc))) from None
+    return unpack(arrays, path)
+
+
+def _check_regular(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
     except FileNotFoundError:
         raise ConfigError(
             f"{path.parent}: no {path.name} to resume from (the run was stopped before it "
             "could save one)"
         ) from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ConfigError(f"{path}: damaged or not a checkpoint ({clip(str(exc))})") from None
-    return unpack(arrays, path)
-
-
-def _check_unpacked_size(members: list[zipfile.ZipInfo], path: Path) -> None:
-    # A compressed archive can unpack to far more than its size on disk (a zip bomb).
-    size = sum(member.file_size for member in members)
-    available = memory.available_memory()
-    if available is not None and size > memory.FRACTION * available:
-        raise _damaged(path, f"it would unpack to {memory.human(size)}")
+    except OSError as exc:
+        raise damaged(path, clip(str(exc))) from None
+    if not stat.S_ISREG(mode):
+        raise damaged(path, f"it is {file_kind(mode)}")
 
 
 def unpack(arrays: Mapping[str, np.ndarray], path: Path) -> Snapshot:
@@ -173,6 +203,9 @@ def _meta(arrays: Mapping[str, np.ndarray], path: Path) -> dict[str, Any]:
         raise _damaged(path, "meta record is not JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _damaged(path, f"not in the format {FORMAT}")
+    unknown = [key for key in meta if key not in META_FIELDS]
+    if unknown:
+        raise _damaged(path, f"unknown field {clip(str(unknown[0]))!r} in the meta record")
     return meta
 
 
@@ -189,6 +222,10 @@ class _Fields:
         bad_bool = isinstance(value, bool) and kind is not bool
         if not isinstance(value, kind) or bad_bool:
             raise _damaged(self.path, f"field {name!r} is missing or of the wrong type")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _damaged(self.path, f"field {name!r} is {value}")
+        if name in COUNTERS and value < 0:
+            raise _damaged(self.path, f"field {name!r} is negative ({value})")
         return value
 
 
@@ -221,39 +258,10 @@ def _optimizer(
     return {"state": state, "param_groups": groups}
 
 
-def _damaged(path: Path, what: str) -> ConfigError:
-    return ConfigError(f"{path}: damaged or not a tapegrad checkpoint ({what})")
+_damaged = damaged
 
 
 # ----------------------------------------------------------------------------- checks
-
-
-def check_model_arrays(
-    expected: Mapping[str, tuple[int, ...]], arrays: Mapping[str, np.ndarray], path: Path
-) -> None:
-    """Refuse arrays whose keys, shapes or dtypes differ from the model's; name the first."""
-    for key, shape in expected.items():
-        if key not in arrays:
-            found = ", ".join(arrays) or "none"
-            raise ConfigError(
-                f"{path}: the model's {key!r} is missing from the checkpoint (it has: {found})"
-            )
-        array = arrays[key]
-        if array.shape != tuple(shape):
-            raise ConfigError(
-                f"{path}: {key!r} has shape {array.shape} in the checkpoint, but the model's "
-                f"is {tuple(shape)}"
-            )
-        if array.dtype.kind != "f":
-            raise ConfigError(
-                f"{path}: {key!r} holds {array.dtype} values in the checkpoint, not floats"
-            )
-    for key in arrays:
-        if key not in expected:
-            raise ConfigError(
-                f"{path}: {key!r} in the checkpoint is not a parameter of the model "
-                f"(it has: {', '.join(expected)})"
-            )
 
 
 def load_run(
@@ -270,11 +278,12 @@ def load_run(
             f"{', '.join(RESUMABLE_KEYS)} can); start a new run to change it"
         )
     config_path = run_dir / CONFIG_FILE
-    if not config_path.is_file():
+    if not os.path.lexists(config_path):  # anything else there: the bounded read names it
         raise ConfigError(f"{run_dir}: not a run directory (no config.yaml)")
     config = load_config(config_path, overrides, {"output.dir": str(run_dir)})
-    snapshot = read(run_dir / CHECKPOINT_FILE)
+    snapshot = read(run_dir / CHECKPOINT_FILE, config)
     _same_config(config, snapshot, config_path)
+    check_optimizer(config, snapshot.optimizer, run_dir / CHECKPOINT_FILE)
     _can_continue(config, snapshot, run_dir)
     return config, snapshot
 

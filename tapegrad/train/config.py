@@ -3,7 +3,11 @@
 ``load_config`` reads a file (unknown keys get a "did you mean"), parses the overrides, and
 hands both to ``validation.resolve``. The schema lives in ``schema``, the value checks in
 ``checks``, the error type in ``errors``; the names most callers need are exported here too.
-This and nothing else in the library imports yaml.
+This and nothing else in the library imports yaml. Parsing has limits: the document is
+first scanned as an event stream (libyaml when available), stopping as soon as it holds more
+than ``MAX_NODES`` nodes; the composed node graph is then checked before any Python object is
+built: aliases may not expand it past ``MAX_NODES`` (the "billion laughs"), nesting stays
+under ``MAX_DEPTH`` and no mapping repeats a key (PyYAML would keep the last one silently).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from tapegrad.train.bounded import read_config_text
 from tapegrad.train.errors import COMMAND_LINE, ConfigError, clip, kind_of
 from tapegrad.train.schema import SCHEMA, SECTIONS, Config
 from tapegrad.train.validation import resolve
@@ -77,20 +82,29 @@ def default_config() -> Config:
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file safely; syntax errors are reported with line and column."""
-    try:
-        source = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the name
-        raise ConfigError(f"{clip(str(path))}: cannot read config file ({exc})") from None
-    return _safe_load(source, str(path))
+    """Parse a YAML config file safely: a regular file of at most
+    ``bounded.MAX_CONFIG_BYTES``, within the limits below, without duplicate keys;
+    syntax errors are reported with line and column."""
+    return _safe_load(read_config_text(path), str(path))
+
+
+# ----------------------------------------------------------------------------- parsing
+
+#: Most nodes (scalars, lists, mappings) in a document, aliases expanded; configs hold ~50.
+MAX_NODES = 100_000
+#: Deepest nesting of lists and mappings.
+MAX_DEPTH = 100
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 def _safe_load(source: str, where: str) -> Any:
+    """The YAML document in ``source`` as Python values; ConfigError naming ``where``."""
     try:
-        return yaml.safe_load(source)
-    except RecursionError:  # PyYAML's parser recurses: a few hundred nested brackets
+        return _load(source, where)
+    except RecursionError:
         raise ConfigError(f"{where}: YAML error: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -98,9 +112,97 @@ def _safe_load(source: str, where: str) -> Any:
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError(f"{where}{position}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: YAML error: {exc}") from None
+        raise ConfigError(f"{where}: YAML error: {clip(str(exc))}") from None
     except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4300 digits
         raise ConfigError(f"{where}: YAML error: {clip(str(exc))}") from None
+
+
+def _load(source: str, where: str) -> Any:
+    _count_events(source, where)
+    loader = _LOADER(source)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _Walk(where).size(node, "", 0)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _count_events(source: str, where: str) -> None:
+    count = 0
+    for event in yaml.parse(source, Loader=_LOADER):
+        if isinstance(event, _NODE_EVENTS):
+            count += 1
+            if count > MAX_NODES:
+                raise ConfigError(
+                    f"{where}: YAML document too large (more than {MAX_NODES} values)"
+                )
+
+
+class _Walk:
+    """One pass over the node graph: expanded size, depth and duplicate keys."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.sizes: dict[int, int] = {}
+        self.open: set[int] = set()
+
+    def size(self, node: yaml.Node, path: str, depth: int) -> int:
+        """Nodes under ``node`` with every alias expanded (a cycle counts once)."""
+        key = id(node)
+        if key in self.sizes:
+            return self.sizes[key]
+        if key in self.open or isinstance(node, yaml.ScalarNode):
+            return 1
+        if depth >= MAX_DEPTH:
+            raise ConfigError(f"{self.where}: YAML error: nested deeper than {MAX_DEPTH} levels")
+        self.open.add(key)
+        if isinstance(node, yaml.MappingNode):
+            self._no_duplicates(node, path)
+            children = [c for pair in node.value for c in pair]
+            paths = [_join(path, k) for k, _ in node.value for _ in (0, 1)]
+        else:
+            children = list(node.value)
+            paths = [f"{path}[{i}]" for i in range(len(children))]
+        total = 1
+        for child, child_path in zip(children, paths):
+            total += self.size(child, child_path, depth + 1)
+            if total > MAX_NODES:
+                raise ConfigError(
+                    f"{self.where}: YAML aliases expand to more than {MAX_NODES} values"
+                )
+        self.open.discard(key)
+        self.sizes[key] = total
+        return total
+
+    def _no_duplicates(self, node: yaml.MappingNode, path: str) -> None:
+        seen: dict[tuple[str, str], yaml.Node] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE:
+                continue
+            first = seen.setdefault((key.tag, key.value), key)
+            if first is not key:
+                raise ConfigError(
+                    f"{self.where}: duplicate key {clip(_join(path, key))} "
+                    f"({_lines(first, key)}); each key may appear only once"
+                )
+
+
+def _join(path: str, key: yaml.Node) -> str:
+    name = key.value if isinstance(key, yaml.ScalarNode) else "<key>"
+    return f"{path}.{name}" if path else str(name)
+
+
+def _lines(first: yaml.Node, second: yaml.Node) -> str:
+    a, b = first.start_mark, second.start_mark
+    if a.line == b.line:
+        return f"line {a.line + 1}, columns {a.column + 1} and {b.column + 1}"
+    return f"lines {a.line + 1} and {b.line + 1}"
+
+
+# ----------------------------------------------------------------------------- flattening
 
 
 def flatten(document: Any, where: str) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 import tapegrad as tg
-from tapegrad.train.errors import ConfigError
+from tapegrad.train import memory
+from tapegrad.train.errors import ConfigError, clip
 from tapegrad.train.schema import CSV, LINEAR, SPIRALS, Config
 
 
@@ -165,15 +166,33 @@ def _parse_rows(
             raise ConfigError(f"{path} line 1: the file is empty; expected a header row")
         header_line, row = first
         names = [name.strip() for name in row]
+        _no_duplicate_names(path, header_line, names)
     rows = array("d")
+    limit = memory.csv_cell_limit()
     for number, row in lines:
         if names is None:
             names = [f"column {i}" for i in range(len(row))]
         rows.extend(_parse_row(path, number, row, names))
+        if limit is not None and len(rows) > limit:
+            raise ConfigError(
+                f"{path} line {number}: the CSV data exceed the memory available "
+                f"({len(rows)} values so far, at most {limit} fit); use a smaller file"
+            )
     if not rows:
         what = "after the header" if header else "(the file is empty)"
         raise ConfigError(f"{path} line {header_line + 1}: no data rows {what}")
     return names or [], rows
+
+
+def _no_duplicate_names(path: Path, line: int, names: list[str]) -> None:
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in first:
+            raise ConfigError(
+                f"{path} line {line}: duplicate column name {clip(name)!r} (columns "
+                f"{first[name] + 1} and {i + 1}); each column needs its own name"
+            )
+        first[name] = i
 
 
 def _numbered_rows(reader: Any) -> Iterator[tuple[int, list[str]]]:

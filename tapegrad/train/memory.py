@@ -118,6 +118,18 @@ def check(estimate: Estimate | None, config: Config, available: int | None = Non
     )
 
 
+#: Bytes held per CSV value while reading: the parsed double and the float64 and float32
+#: tables made from them (with room for a copy).
+CSV_BYTES_PER_VALUE = 20
+
+
+def csv_cell_limit(available: int | None = None) -> int | None:
+    """Most CSV values that can be read into memory (None if memory cannot be told); bounds
+    reading a file whose size is not known in advance, such as a FIFO."""
+    available = available_memory() if available is None else available
+    return None if available is None else int(FRACTION * available) // CSV_BYTES_PER_VALUE
+
+
 def available_memory() -> int | None:
     """Bytes of memory available to this process now (None if it cannot be told)."""
     available = _meminfo_available()

@@ -206,7 +206,7 @@ def edit_checkpoint(run_dir: Path, edit) -> None:
         ),
         (
             lambda a: a.update({"model.0.bias": np.array(["x"] * 32)}),
-            "'0.bias' holds <U1 values in the checkpoint, not floats",
+            "'0.bias' holds <U1 values in the checkpoint, but the model's are float32",
         ),
         (lambda a: a.pop("meta"), "damaged or not a tapegrad checkpoint (no meta record)"),
         (lambda a: a.update({"meta": np.array("{")}), "meta record is not JSON"),
