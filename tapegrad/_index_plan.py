@@ -61,13 +61,6 @@ INTERNAL_OVERLAP = (
     "unsupported operation: more than one element of the written-to tensor refers to a single "
     "memory location. Please clone() the tensor before performing the operation."
 )
-VIEW_OF_LEAF_INPLACE = (
-    "a view of a leaf Variable that requires grad is being used in an in-place operation."
-)
-NOT_RECORDED = (
-    "tapegrad does not record index assignment; build the tensor out of place (e.g. with "
-    "tapegrad.where or tapegrad.cat), or assign under tapegrad.no_grad()."
-)
 
 
 class _Plan:
@@ -460,3 +453,27 @@ def _write(dst: np.ndarray, key: Any, src: np.ndarray) -> None:
             np.copyto(dst, src, casting="unsafe")
         else:
             dst[key] = src
+
+
+def _flat_positions(root: np.ndarray, view: np.ndarray) -> np.ndarray:
+    """For each element of ``view`` (an array on ``root``'s memory), its position in
+    ``root`` read flat in C order: how an in-place change of a view reaches its base."""
+    same = view.shape == root.shape and view.strides == root.strides
+    if same and view.ctypes.data == root.ctypes.data:
+        return np.arange(root.size, dtype=np.int64).reshape(root.shape)
+    start = view.ctypes.data - root.ctypes.data
+    offsets = _byte_offsets(view, start)
+    if root.flags.c_contiguous:
+        return offsets // root.itemsize
+    flat = _byte_offsets(root, 0).reshape(-1)
+    order = np.argsort(flat, kind="stable")
+    return order[np.searchsorted(flat[order], offsets)]
+
+
+def _byte_offsets(a: np.ndarray, start: int) -> np.ndarray:
+    offsets = np.full(a.shape, start, dtype=np.int64)
+    for dim, (size, stride) in enumerate(zip(a.shape, a.strides)):
+        axis = [1] * a.ndim
+        axis[dim] = size
+        offsets = offsets + (np.arange(size, dtype=np.int64) * stride).reshape(axis)
+    return offsets

@@ -14,7 +14,13 @@ from tapegrad._array import _inplace_shape_error, shape_str
 from tapegrad._dtypes import _scalar_type_name
 from tapegrad.engine.node import Node
 from tapegrad.promotion import _SCALARS, _promote_scalar, _result_dtype
-from tapegrad.recording import _grad_state, _rebase_views
+from tapegrad.recording import (
+    _grad_state,
+    _rebase_view,
+    _rebase_views,
+    _view_nodes,
+    _view_root,
+)
 from tapegrad.tensor import Tensor, _wrap
 
 NO_GRAD_VIEW_INPLACE = (
@@ -27,6 +33,9 @@ NO_GRAD_VIEW_INPLACE = (
 
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+VIEW_OF_LEAF_INPLACE = (
+    "a view of a leaf Variable that requires grad is being used in an in-place operation."
+)
 
 
 def _recorded_inplace(t: Tensor, other: Any) -> bool:
@@ -40,20 +49,11 @@ def _inplace(
     t: Tensor, ufunc: Callable[..., Any], record: Callable[..., Tensor], other: Any
 ) -> Tensor:
     """Apply an in-place op; rebase the graph when the result must be recorded."""
-    if t._no_grad_view_of_grad and _grad_state.enabled:
-        inherited = t._no_grad_view_of_grad
-        prefix = "" if inherited is True else f"Output 0 of {inherited} is a view of a view which"
-        raise RuntimeError(
-            f"{prefix or 'A view'} was created in no_grad mode {NO_GRAD_VIEW_INPLACE}"
-        )
+    if _grad_state.enabled and t._is_view:
+        _check_view_inplace(t)
     if _recorded_inplace(t, other):
         if t.grad_fn is None and t._requires_grad:
-            raise RuntimeError(
-                LEAF_INPLACE
-                if not t._is_view
-                else "a view of a leaf Variable that requires grad is being used in an in-place "
-                "operation."
-            )
+            raise RuntimeError(LEAF_INPLACE if not t._is_view else VIEW_OF_LEAF_INPLACE)
         return _inplace_recorded(t, record, other)
     other_data = other._data if isinstance(other, Tensor) else other
     try:
@@ -80,12 +80,21 @@ def _inplace(
     return t
 
 
-def _inplace_recorded(t: Tensor, record: Callable[..., Tensor], other: Any) -> Tensor:
-    if t._is_view:
+def _check_view_inplace(t: Tensor) -> None:
+    """torch's errors for changing a view in place with grad mode on: a view made under
+    no_grad of a tensor that requires grad, or a view of a leaf that requires grad."""
+    if t._no_grad_view_of_grad:
+        inherited = t._no_grad_view_of_grad
+        prefix = "" if inherited is True else f"Output 0 of {inherited} is a view of a view which"
         raise RuntimeError(
-            "tapegrad does not record in-place operations on views of tensors that require "
-            "grad; use the out-of-place form instead (e.g. y = y + 1 rather than y.add_(1))."
+            f"{prefix or 'A view'} was created in no_grad mode {NO_GRAD_VIEW_INPLACE}"
         )
+    root = _view_root(t)
+    if root is not t and root.grad_fn is None and root._requires_grad:
+        raise RuntimeError(VIEW_OF_LEAF_INPLACE)
+
+
+def _inplace_recorded(t: Tensor, record: Callable[..., Tensor], other: Any) -> Tensor:
     # The op's backward may need the value before the change (``mul_``'s other gradient):
     # a copy, as torch keeps the original self for such in-place ops.
     before = _wrap(t._data.copy(), t.grad_fn, t._output_nr, None, t._requires_grad)
@@ -98,13 +107,33 @@ def _inplace_recorded(t: Tensor, record: Callable[..., Tensor], other: Any) -> T
             f"{shape_str(result.shape)}"
         )
     np.copyto(t._data, result._data, casting="unsafe")
-    old_fn, old_nr = t.grad_fn, t._output_nr
-    t.grad_fn, t._output_nr, t._requires_grad = result.grad_fn, 0, True
-    t._vc[0] += 1
-    if t._retains_grad and old_fn is not None:
-        _move_retain_hook(old_fn, old_nr, t)
-    _rebase_views(t)
+    _changed_by(t, result.grad_fn)
     return t
+
+
+def _changed_by(t: Tensor, fn: Node, output_nr: int = 0) -> None:
+    """``t``'s data was just changed in place by the recorded node ``fn`` (whose first input
+    is ``t``'s old value): bump the version and make ``fn`` the new history of ``t``, or, for
+    a view, a CopySlices node around it the new history of the view's base; then every view
+    reads its elements out of that (torch's rebase)."""
+    t._vc[0] += 1
+    root = _view_root(t) if t._is_view else t
+    if root is not t and not np.may_share_memory(root._data, t._data):
+        root = t  # the base's ``.data`` was replaced: the view no longer sees it
+    if root is not t:
+        make = _view_nodes.copy_slices
+        if make is None:
+            raise RuntimeError("tapegrad.ops is not imported")
+        node = make(root, t, fn)
+        node.fn_output_nr = output_nr  # which output of ``fn`` the view is
+        fn, output_nr = node, 0
+    old_fn, old_nr = root.grad_fn, root._output_nr
+    root.grad_fn, root._output_nr, root._requires_grad = fn, output_nr, True
+    if root._retains_grad and old_fn is not None:
+        _move_retain_hook(old_fn, old_nr, root)
+    _rebase_views(root)
+    if root is not t and (t.grad_fn is None or t.grad_fn._edges[0][0] is not fn):
+        _rebase_view(root, t)  # also when the view was made before its base required grad
 
 
 def _move_retain_hook(old_fn: Node, output_nr: int, t: Tensor) -> None:

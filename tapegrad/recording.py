@@ -6,9 +6,8 @@ Ops follow a small protocol, ``RecordedOp`` (``tapegrad.ops.base.Op`` implements
 
 from __future__ import annotations
 
-import copy
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -80,6 +79,7 @@ def _finish(op: RecordedOp, inputs: Sequence[Any], arrays: Sequence[Any], out: A
         base = inputs[0]
         result = _wrap(out, None, 0, base._vc)
         result._is_view = True
+        result.__dict__["_base"] = base  # an in-place change of the view reaches the base
         if base._requires_grad:  # so this ran under no_grad
             result._no_grad_view_of_grad = True
         elif base._no_grad_view_of_grad:  # a view of such a view: torch names this op
@@ -122,6 +122,8 @@ def _record(
         base = inputs[0]
         if base.grad_fn is not None:  # only a non-leaf can change in place while recorded
             _keep_view(base, result)
+        else:  # a leaf's view only needs its base (for the view-of-a-leaf error)
+            result.__dict__["_base"] = base
     return result
 
 
@@ -165,14 +167,51 @@ def _keep_view(base: Tensor, view: Tensor) -> None:
     view.__dict__["_base"] = base
 
 
-def _rebase_views(base: Tensor) -> None:
-    """After a recorded in-place change of ``base``, its views read the new values, so their
-    gradient must flow through the change too: each view's node is remade on the base's new
-    node (torch regenerates them as AsStridedBackward0), views of views in turn."""
+class _ViewNodes:
+    """The nodes of an in-place change made through a view, handed down by the ops layer
+    (``register_view_nodes``): ``as_strided(root, view)`` is the new grad_fn of a view of a
+    changed tensor (AsStridedBackward0), ``copy_slices(root, view, fn)`` the new grad_fn of a
+    tensor changed by ``fn`` through its view (CopySlices)."""
+
+    as_strided: Callable[[Tensor, Tensor], Node] | None = None
+    copy_slices: Callable[[Tensor, Tensor, Node], Node] | None = None
+
+
+_view_nodes = _ViewNodes()
+
+
+def register_view_nodes(
+    as_strided: Callable[[Tensor, Tensor], Node],
+    copy_slices: Callable[[Tensor, Tensor, Node], Node],
+) -> None:
+    """Called by the ops layer: how to make the nodes of in-place changes through views."""
+    _view_nodes.as_strided = as_strided
+    _view_nodes.copy_slices = copy_slices
+
+
+def _view_root(t: Tensor) -> Tensor:
+    """The tensor whose memory a view sees (the view's base, its base's base...)."""
+    base = t.__dict__.get("_base")
+    while base is not None:
+        t, base = base, base.__dict__.get("_base")
+    return t
+
+
+def _rebase_views(base: Tensor, root: Tensor | None = None) -> None:
+    """After a recorded in-place change of ``root``, its views read the new values, so their
+    gradient must flow through the change too: as torch, each view recorded on it (views of
+    views in turn) gets a new node on the root's new grad_fn, AsStridedBackward0."""
+    root = base if root is None else root
     for view in list(base.__dict__.get("_views", ())):
         if view.grad_fn is None or not view.grad_fn.is_view:
             continue
-        node = copy.copy(view.grad_fn)
-        node._edges = ((base.grad_fn, base._output_nr), *node._edges[1:])
-        view.grad_fn = node
-        _rebase_views(view)
+        _rebase_view(root, view)
+        _rebase_views(view, root)
+
+
+def _rebase_view(root: Tensor, view: Tensor) -> None:
+    """Make ``view``'s grad_fn read its elements out of ``root``'s (new) node."""
+    make = _view_nodes.as_strided
+    if make is None:
+        raise RuntimeError("tapegrad.ops is not imported")
+    view.grad_fn, view._output_nr, view._requires_grad = make(root, view), 0, True

@@ -48,7 +48,9 @@ DEEPCOPY_NON_LEAF = (
     "the moment. Use t.detach().clone() to copy a computed tensor."
 )
 # What autograd keeps in a tensor's __dict__: never copied or pickled (user attributes are).
-_AUTOGRAD_ATTRIBUTES = frozenset({"_grad", "_acc", "_hooks", "_retains_grad", "_is_view", "_views"})
+_AUTOGRAD_ATTRIBUTES = frozenset(
+    {"_grad", "_acc", "_hooks", "_retains_grad", "_is_view", "_views", "_base"}
+)
 
 
 class Tensor:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad._array import shape_str
-from tapegrad.engine import anomaly
+from tapegrad.engine import anomaly, grad_mode
 
 Edge = tuple["Node | None", int]
 Hook = Callable[[Any], Any]
@@ -69,8 +69,37 @@ class Node:
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
 
+    def _repr_svg_(self) -> str | None:
+        """The graph below this node as SVG, for notebooks (None: show as text)."""
+        return None if _display.svg is None else _display.svg(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self) if _display.text is None else _display.text(self))
+
     def _meta(self, index: int) -> tuple[tuple[int, ...], np.dtype]:
         return self._shape, self._dtype
+
+    def __call__(self, *grads: Any) -> Any:
+        """Run this node's backward on ``grads`` (one per output), as torch's ``Node.__call__``:
+        the gradient for each of ``next_functions`` (a tuple, unless there is exactly one),
+        None where no gradient is needed; recorded when grad mode is on."""
+        if len(grads) != self._n_out:
+            raise TypeError(f"expected {self._n_out} arguments, got {len(grads)} instead")
+        create_graph = grad_mode.is_grad_enabled()
+        tensor, wrap = _adapter.tensor_type, _adapter.wrap
+        if create_graph:
+            grads = tuple(
+                g if g is None or isinstance(g, tensor) else wrap(np.asarray(g)) for g in grads
+            )
+        else:
+            grads = tuple(None if g is None else np.asarray(g) for g in grads)
+        outputs = self._run_unfolded(grads[0] if self._n_out == 1 else list(grads), create_graph)
+        edges = self.next_functions
+        outputs = (*outputs, *(None,) * (len(edges) - len(outputs)))
+        if not self._shows_unneeded_grads:
+            outputs = tuple(None if child is None else g for (child, _), g in zip(edges, outputs))
+        result = _as_tensors(outputs)
+        return result[0] if len(edges) == 1 else result
 
     def _run(self, grad: Any, create_graph: bool) -> tuple[Any, ...]:
         raise NotImplementedError
@@ -138,6 +167,23 @@ def register_tensor_adapter(tensor_type: type, wrap: Callable[[np.ndarray], Any]
     """Called by the tensor layer: the Tensor class and how to wrap an array in one."""
     _adapter.tensor_type = tensor_type
     _adapter.wrap = wrap
+
+
+class _Display:
+    """How a node shows in a notebook: handed down by ``autograd.graph_draw``
+    (``register_display``), since the core cannot import it."""
+
+    svg: Callable[[Node], str | None] | None = None
+    text: Callable[[Node], str] | None = None
+
+
+_display = _Display()
+
+
+def register_display(svg: Callable[[Node], str | None], text: Callable[[Node], str]) -> None:
+    """Called by the autograd layer: a node's SVG picture and its text form for notebooks."""
+    _display.svg = staticmethod(svg)  # type: ignore[assignment]
+    _display.text = staticmethod(text)  # type: ignore[assignment]
 
 
 def _as_tensors(grads: Any) -> tuple[Any, ...]:

@@ -22,10 +22,8 @@ from tapegrad._index_plan import (
     _MASK_DTYPES,
     _SEQUENCE_AS_TUPLE_MAX,
     INVALID_INDEX,
-    NOT_RECORDED,
     OVERLAP,
     SEQUENCE_AS_TUPLE,
-    VIEW_OF_LEAF_INPLACE,
     _as_long,
     _check_bounds,
     _check_expand,
@@ -47,7 +45,8 @@ from tapegrad._index_plan import (
     _write,
 )
 from tapegrad.engine.grad_mode import is_grad_enabled
-from tapegrad.inplace import LEAF_INPLACE
+from tapegrad.inplace import LEAF_INPLACE, VIEW_OF_LEAF_INPLACE, _changed_by, _check_view_inplace
+from tapegrad.ops import view_inplace  # noqa: F401 - hands the view nodes down to recording
 from tapegrad.ops.base import HoldingOp, Op
 from tapegrad.ops.declare import declare
 from tapegrad.ops.samples import OpInfo, fixed
@@ -88,6 +87,25 @@ class Index(HoldingOp):
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
         return (xp.index_into_zeros(g, self.in_shape, self.key, True),)
+
+
+class IndexPut(Op):
+    """``t[indices] = values`` as torch records it (index_put_): the overwritten elements'
+    old values get no gradient, the values get theirs (repeated positions each get one)."""
+
+    node_name = "IndexPutBackward0"
+
+    def forward(self, dst: np.ndarray, values: np.ndarray, key: tuple[Any, ...]) -> np.ndarray:
+        self.key = key
+        keep = np.ones(dst.shape, dtype=dst.dtype)
+        keep[key] = 0
+        self.keep = keep
+        return dst  # written already, with torch's checks (``_index_plan._index_put``)
+
+    def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
+        old = xp.mul_const(g, self.keep) if self._edges[0][0] is not None else None
+        new = xp.index(g, self.key) if self._edges[1][0] is not None else None
+        return old, new
 
 
 class IndexIntoZeros(Op):
@@ -187,28 +205,32 @@ def __getitem__(t: Tensor, key: Any) -> Tensor:
 
 @declare(function=False)
 def __setitem__(t: Tensor, key: Any, value: Any) -> None:
-    """``t[key] = value`` in place (not recorded: refused while a gradient would be lost)."""
+    """``t[key] = value`` in place; recorded as torch records it when a gradient flows."""
     src = _value_array(t, value)
     if key is False:
         return  # torch does nothing at all, whatever the value's shape
     # a lone True only adds a dimension here: torch copies into ``t.unsqueeze(0)``
-    plan = _plan(t.shape, None if key is True else key)
+    plan = _plan(t.shape, None if key is True else key, setting=True)
     dst = t._data
     for kind, dim, arg in plan.steps:
         dst = _view_array(dst, kind, dim, arg)
     is_view = bool(plan.steps)
     if plan.indices:
-        _check_grad(t, value, is_view)
+        record = _check_grad(t, value, is_view)
         _index_put(dst, plan.indices, _strip_leading_ones(src))
     else:
-        _copy_to(t, value, is_view, dst, src)
-    t._vc[0] += 1
+        record = _copy_to(t, value, is_view, dst, src)
+    if record:
+        _record_assignment(t, plan, value, src)
+    else:
+        t._vc[0] += 1
 
 
-def _plan(shape: tuple[int, ...], key: Any) -> _Plan:
-    """Read ``key`` against ``shape``: torch's single-index fast paths, else applySlicing."""
+def _plan(shape: tuple[int, ...], key: Any, setting: bool = False) -> _Plan:
+    """Read ``key`` against ``shape``: torch's single-index fast paths, else applySlicing
+    (only ``t[:] = v`` skips the view of a slice covering the whole dimension)."""
     if _is_single(key):
-        return _walk(shape, (key,), specified=0, optimize=False)
+        return _walk(shape, (key,), specified=0, optimize=setting)
     items = _as_tuple(key)
     specified = _count_specified(items)
     if specified > len(shape):
@@ -309,7 +331,8 @@ def _view_tensor(t: Tensor, kind: str, dim: int, arg: Any) -> Tensor:
     if kind == "unsqueeze":
         return t.unsqueeze(dim)
     op = Select() if kind == "select" else Slice()
-    return _run_op(op, (t,), (t._data,), key=(slice(None),) * dim + (arg,))
+    # ``...`` keeps a 0-d result a view of the memory, as torch's select is
+    return _run_op(op, (t,), (t._data,), key=(slice(None),) * dim + (arg, Ellipsis))
 
 
 def _index(t: Tensor, info: _IndexInfo) -> Tensor:
@@ -332,23 +355,57 @@ def _value_array(t: Tensor, value: Any) -> np.ndarray:
     raise TypeError(f"can't assign a {_type_name(value)} to a {_tensor_type(t._data.dtype)}")
 
 
-def _check_grad(t: Tensor, value: Any, is_view: bool) -> None:
-    """torch's in-place checks; tapegrad also refuses what it would have to record."""
+def _check_grad(t: Tensor, value: Any, is_view: bool) -> bool:
+    """torch's in-place checks; whether the assignment is to be recorded."""
     if not is_grad_enabled():
-        return
+        return False
+    if t._is_view:
+        _check_view_inplace(t)
     if t.requires_grad and t.grad_fn is None:
         raise RuntimeError(VIEW_OF_LEAF_INPLACE if is_view or t._is_view else LEAF_INPLACE)
-    if t.requires_grad or (isinstance(value, Tensor) and value.requires_grad):
-        raise RuntimeError(NOT_RECORDED)
+    return t.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
 
 
-def _copy_to(t: Tensor, value: Any, is_view: bool, dst: np.ndarray, src: np.ndarray) -> None:
-    """torch's ``copy_to``: same shape, a 0-d fill, or an expand of the value to the target."""
+def _copy_to(t: Tensor, value: Any, is_view: bool, dst: np.ndarray, src: np.ndarray) -> bool:
+    """torch's ``copy_to``: same shape, a 0-d fill, or an expand of the value to the target;
+    whether the copy is to be recorded."""
     if dst.shape != src.shape and src.ndim:
         src = _strip_leading_ones(src)
         _check_expand(src, dst.shape)
-    _check_grad(t, value, is_view)
+    record = _check_grad(t, value, is_view)
     # a 0-d value is a fill (read first); an expanded one is not dense, so never checked
     if (src.ndim or not dst.ndim) and _overlap(dst, np.broadcast_to(src, dst.shape)) == "partial":
         raise RuntimeError(OVERLAP)
     _write(dst, Ellipsis, src)
+    return record
+
+
+def _record_assignment(t: Tensor, plan: _Plan, value: Any, src: np.ndarray) -> None:
+    """The values are written: record the change as torch does, on the (view) tensor the key
+    selects: IndexPutBackward0 for index tensors, else a copy (CopyBackwards) or a fill
+    (FillBackward3); CopySlices on the base when the key made a view."""
+    from tapegrad.ops.copying import CopyInto, FillTensor
+
+    dst = t
+    for kind, dim, arg in plan.steps:
+        dst = _view_tensor(dst, kind, dim, arg)
+    grad_value = value if isinstance(value, Tensor) and value._requires_grad else None
+    meta: dict[str, Any] = {}
+    if plan.indices:
+        op: Op = IndexPut()
+        info = _index_info(dst.shape, plan.indices)
+        meta["key"] = info.key(zeros=not math.prod(info.result()))
+        stripped = _strip_leading_ones(src).shape
+        if grad_value is not None and grad_value.shape != stripped:
+            grad_value = grad_value.view(stripped)
+    elif dst.shape == src.shape or src.ndim:
+        op = CopyInto()
+        if grad_value is not None and grad_value.shape != dst.shape:
+            grad_value = grad_value.view(_strip_leading_ones(src).shape)
+            if grad_value.shape != dst.shape:
+                grad_value = grad_value.expand(dst.shape)
+    else:
+        op = FillTensor()
+    values = src if grad_value is None else grad_value._data
+    fn = _run_op(op, (dst, grad_value), (dst._data, values), **meta).grad_fn
+    _changed_by(dst, fn)
