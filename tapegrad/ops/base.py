@@ -116,6 +116,11 @@ class ArrayNamespace:
         """Multiply by a constant array (a mask or weights) that is never differentiated."""
         return g * const
 
+    @staticmethod
+    def zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """Zeros of ``shape`` (a multi-output node's missing output gradients)."""
+        return np.zeros(shape, dtype)
+
 
 ARRAY_NS = ArrayNamespace()
 _tensor_ns: Any = None

@@ -120,15 +120,21 @@ def __xor__(self, other: Any) -> Tensor:
 
 @declare(function=False)
 def __invert__(self) -> Tensor:
+    if self._data.dtype.kind == "f":
+        raise TypeError(
+            "~ (operator.invert) is only implemented on integer and Boolean-type tensors"
+        )
     if self._data.dtype != np.bool_:
         return _wrap(np.invert(self._data))
     return _wrap(np.logical_not(self._data))
 
 
 @declare()
-def allclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
-    """True when all elements are close, as ``numpy.allclose``."""
-    return bool(np.allclose(self._data, _as_tensor(other)._data, rtol=rtol, atol=atol))
+def allclose(
+    self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
+) -> bool:
+    """True when every element is close (``isclose``, with its checks and errors)."""
+    return bool(np.all(self.isclose(other, rtol, atol, equal_nan)._data))
 
 
 @declare(

@@ -376,7 +376,7 @@ def _clamp_recorded(t: Tensor, bounds: tuple[Any, Any]) -> Tensor:
 
 
 def _relu_kernel(a: np.ndarray, _: Any, out: np.ndarray) -> None:
-    np.maximum(a, 0, out)
+    np.maximum(a, 0, out=out)
 
 
 def _relu_recorded(t: Tensor, _: Any) -> Tensor:

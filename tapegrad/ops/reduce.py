@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +38,52 @@ def _mean_all(a: np.ndarray) -> np.ndarray:
     """The mean of every element: np.mean's arithmetic (sum / size) without its Python-level
     overhead; NaN when empty."""
     return sum_array(a) / a.dtype.type(a.size) if a.size else np.array(np.nan, dtype=a.dtype)
+
+
+_NUMPY_NAMES = (("axis", "dim"), ("keepdims", "keepdim"))
+
+
+def numpy_names(impl: Callable[..., Any]) -> Callable[..., Any]:
+    """Accept numpy's ``axis=``/``keepdims=`` for ``dim=``/``keepdim=``, as torch's argument
+    parser does for every function with those arguments; both spellings at once is an error."""
+    params = inspect.signature(impl).parameters
+    aliases = tuple((alias, name) for alias, name in _NUMPY_NAMES if name in params)
+
+    @functools.wraps(impl)
+    def accept(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            for alias, name in aliases:
+                if alias in kwargs:
+                    if name in kwargs:
+                        raise TypeError(
+                            f"{accept.__name__}() got an unexpected keyword argument '{alias}'"
+                        )
+                    kwargs[name] = kwargs.pop(alias)
+        return impl(self, *args, **kwargs)
+
+    return accept
+
+
+def return_type(name: str, first: str = "values", second: str = "indices") -> type[tuple]:
+    """torch's ``return_types.<name>``: a pair that unpacks like a tuple and names its parts
+    (``values``/``indices``, or ``min``/``max`` for aminmax)."""
+
+    def __new__(cls: type, a: Tensor, b: Tensor) -> Any:  # noqa: N807
+        return tuple.__new__(cls, (a, b))
+
+    def __repr__(self: tuple) -> str:  # noqa: N807
+        return f"tapegrad.return_types.{name}(\n{first}={self[0]!r},\n{second}={self[1]!r})"
+
+    namespace = {
+        "__slots__": (),
+        "__new__": __new__,
+        "__repr__": __repr__,
+        "__str__": __repr__,
+        "__doc__": f"``({first}, {second})`` as returned by ``{name}``.",
+        first: property(lambda self: self[0]),
+        second: property(lambda self: self[1]),
+    }
+    return type(name, (tuple,), namespace)
 
 
 # -------------------------------------------------------------------------- ops
@@ -189,6 +237,7 @@ class MinDim(MaxDim):
         ),
     ],
 )
+@numpy_names
 def tensor_sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """Sum of all elements, or over ``dim`` (int or tuple); ``dtype``: computed in it
     (no cast node; the gradient comes back in the input's dtype), as torch."""
@@ -225,6 +274,7 @@ def tensor_sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) 
         ),
     ]
 )
+@numpy_names
 def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """Mean of all elements, or over ``dim``; ``dtype`` as in ``sum``."""
     data = self._data
@@ -255,6 +305,7 @@ def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Ten
         ),
     ],
 )
+@numpy_names
 def tensor_max(self, dim: Any = None, keepdim: bool = False) -> Any:
     """Maximum of everything, ``(values, indices)`` along ``dim``, or ``maximum(other)``."""
     return _extreme(self, Max, MaxDim, Maximum, dim, keepdim)
@@ -273,6 +324,7 @@ def tensor_max(self, dim: Any = None, keepdim: bool = False) -> Any:
         ),
     ],
 )
+@numpy_names
 def tensor_min(self, dim: Any = None, keepdim: bool = False) -> Any:
     """Minimum of everything, ``(values, indices)`` along ``dim``, or ``minimum(other)``."""
     return _extreme(self, Min, MinDim, Minimum, dim, keepdim)
@@ -293,21 +345,35 @@ def _extreme(
 
 
 @declare()
+@numpy_names
 def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    """Index of the maximum (flattened when ``dim`` is None)."""
-    _refuse_bool(self, "argmax")
-    if dim is None:
-        return _flat_index(self, np.argmax, "argmax", keepdim)
-    return self.max(dim, keepdim).indices
+    """Index of the first maximum (NaN counts as the maximum), flattened when ``dim`` is None."""
+    return _arg_extreme(self, np.argmax, "argmax", dim, keepdim)
 
 
 @declare()
+@numpy_names
 def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    """Index of the minimum (flattened when ``dim`` is None)."""
-    _refuse_bool(self, "argmin")
+    """Index of the first minimum (NaN counts as the minimum), flattened when ``dim`` is None."""
+    return _arg_extreme(self, np.argmin, "argmin", dim, keepdim)
+
+
+def _arg_extreme(
+    self: Tensor, find: Callable[..., Any], name: str, dim: Any, keepdim: bool
+) -> Tensor:
+    _refuse_bool(self, name)
     if dim is None:
-        return _flat_index(self, np.argmin, "argmin", keepdim)
-    return self.min(dim, keepdim).indices
+        return _flat_index(self, find, name, keepdim)
+    if not isinstance(dim, int | np.integer) or isinstance(dim, bool):
+        raise TypeError(
+            f"{name}(): argument 'dim' (position 1) must be int, not {type(dim).__name__}"
+        )
+    axis = normalize_dim(dim, self.ndim)
+    if not self.ndim:
+        return _wrap(np.zeros((), np.int64))
+    if self.shape[axis] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
+    return _wrap(np.asarray(find(self._data, axis=axis, keepdims=keepdim), dtype=np.int64))
 
 
 def _flat_index(self, find: Callable[..., Any], name: str, keepdim: bool) -> Tensor:
@@ -331,35 +397,8 @@ def sum_to_size(self, *size: Any) -> Tensor:
 # -------------------------------------------------- results and argument checks
 
 
-class _MinMax(tuple):
-    """``(values, indices)`` as returned by ``max(dim)``/``min(dim)``."""
-
-    __slots__ = ()
-    _name = "max"
-
-    def __new__(cls, values: Tensor, indices: Tensor) -> _MinMax:
-        return super().__new__(cls, (values, indices))
-
-    def __repr__(self) -> str:
-        return (
-            f"tapegrad.return_types.{self._name}(\nvalues={self.values!r},\n"
-            f"indices={self.indices!r})"
-        )
-
-    __str__ = __repr__
-
-    @property
-    def values(self) -> Tensor:
-        return self[0]
-
-    @property
-    def indices(self) -> Tensor:
-        return self[1]
-
-
-class _Min(_MinMax):
-    __slots__ = ()
-    _name = "min"
+_MinMax = return_type("max")
+_Min = return_type("min")
 
 
 def _refuse_bool(t: Tensor, name: str) -> None:

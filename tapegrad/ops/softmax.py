@@ -11,7 +11,7 @@ from tapegrad._array import normalize_dim, normalize_dims
 from tapegrad._dtypes import _FLOAT_KIND, _scalar_type_name
 from tapegrad.ops.base import OUT, Op
 from tapegrad.ops.declare import declare
-from tapegrad.ops.reduce import _expand_back
+from tapegrad.ops.reduce import _expand_back, numpy_names
 from tapegrad.ops.samples import Array, OpInfo, reduce_samples
 from tapegrad.promotion import _float_data, _tensor_arg
 from tapegrad.recording import _run_op
@@ -104,6 +104,7 @@ def _np_softmax(a: Array, dim: int) -> Array:
         ),
     ]
 )
+@numpy_names
 def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x), dim))``, computed stably."""
     axes = normalize_dims(dim, self.ndim)
@@ -121,6 +122,7 @@ def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
         ),
     ]
 )
+@numpy_names
 def softmax(self, dim: int) -> Tensor:
     """Softmax along ``dim``."""
     axes = _softmax_axes(dim, self.ndim)
@@ -139,6 +141,7 @@ def softmax(self, dim: int) -> Tensor:
         ),
     ]
 )
+@numpy_names
 def log_softmax(self, dim: int) -> Tensor:
     """Log of softmax along ``dim``, computed stably."""
     axes = _softmax_axes(dim, self.ndim)

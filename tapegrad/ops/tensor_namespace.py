@@ -65,7 +65,7 @@ class TensorNamespace:
 
     @staticmethod
     def floor_divide(a: Tensor, b: Tensor) -> Tensor:
-        return a // b  # piecewise constant: no graph
+        return a.div(b, rounding_mode="floor")  # piecewise constant: DivBackward2, zeros
 
     @staticmethod
     def sum(a: Tensor, axis: tuple[int, ...], keepdims: bool = True) -> Tensor:
@@ -110,3 +110,8 @@ class TensorNamespace:
         if isinstance(const, Tensor):  # relu's mask, standing for its result
             return _run_op(ThresholdBackward(), (g, const), (g._data, const._data))
         return g * _wrap(const)
+
+    @staticmethod
+    def zeros(shape: tuple[int, ...], dtype: np.dtype) -> Tensor:
+        """A constant: zeros of ``shape`` (a multi-output node's missing output gradients)."""
+        return _wrap(np.zeros(shape, dtype))
