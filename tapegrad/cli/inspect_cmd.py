@@ -18,8 +18,9 @@ import numpy as np
 
 import tapegrad
 from tapegrad.autograd.gradcheck import GradcheckReport, check_gradients, check_second_order
-from tapegrad.autograd.graph import to_dot, to_json, truncate, walk
+from tapegrad.autograd.graph import draw, to_dot, to_json, trace, truncate, walk
 from tapegrad.cli import render_inspect as out
+from tapegrad.cli import render_trace
 from tapegrad.cli.gradcheck_result import CheckResult
 from tapegrad.cli.render import is_terminal
 
@@ -251,10 +252,11 @@ def blog_example() -> tuple[Any, dict[str, Any]]:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["tree", "dot", "json"]),
+    type=click.Choice(["tree", "dot", "json", "svg", "png"]),
     default="tree",
     show_default=True,
-    help="A tree of grad_fn nodes, a Graphviz digraph, or JSON nodes and edges.",
+    help="A tree of grad_fn nodes, a Graphviz digraph (DOT text), JSON nodes and edges, or "
+    "a picture (svg, png: needs pip install 'tapegrad[viz]' and Graphviz's dot).",
 )
 @click.option(
     "--depth",
@@ -263,13 +265,42 @@ def blog_example() -> tuple[Any, dict[str, Any]]:
     metavar="N",
     help="Show only N levels below the output.",
 )
-@click.option("--no-values", is_flag=True, help="Tree only: skip backward() and the gradients.")
-def graph_cmd(config: str | None, fmt: str, depth: int | None, no_values: bool) -> None:
+@click.option(
+    "--no-values", is_flag=True, help="Tree and pictures: skip backward() and the gradients."
+)
+@click.option(
+    "--trace",
+    "show_trace",
+    is_flag=True,
+    help="Run backward() and show each step the engine takes, in its order: the gradient "
+    "that arrives, the rule with its numbers, what is sent on (--format json: as data).",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="svg/png only: write the picture to FILE (default: stdout).",
+)
+def graph_cmd(
+    config: str | None,
+    fmt: str,
+    depth: int | None,
+    no_values: bool,
+    show_trace: bool,
+    out_file: str | None,
+) -> None:
     """Print the backward graph (grad_fn, next_functions) of a computation.
 
     Without CONFIG: the blog's example, then its gradients after out.backward().
-    With CONFIG: one training step's loss for that config's model.
+    With CONFIG: one training step's loss for that config's model. --trace shows the
+    backward pass itself, step by step; --format svg|png draws the graph.
     """
+    if show_trace and fmt not in ("tree", "json"):
+        raise click.UsageError("--trace prints text or JSON: use --format tree or --format json")
+    if out_file is not None and fmt not in ("svg", "png"):
+        raise click.UsageError("--out writes a picture: use it with --format svg or png")
     terminal = is_terminal()
     if config is None:
         loss, names = blog_example()
@@ -279,6 +310,16 @@ def graph_cmd(config: str | None, fmt: str, depth: int | None, no_values: bool) 
         loss, names = case.loss(), {**dict(case.inputs), **dict(case.parameters)}
         root, header = "loss", f"{config}: the loss of one training step\n\nloss.grad_fn\n"
         grads = [name for name, _ in case.parameters]
+    if show_trace:
+        traced = trace(loss, names=names)
+        header = header.replace(".grad_fn\n", ".backward(), step by step\n")
+        render_trace.print_trace(traced, terminal, header=header, as_json=fmt == "json")
+        return
+    if fmt in ("svg", "png"):
+        if not no_values:
+            loss.backward(retain_graph=True)  # gradients in the boxes, saved tensors kept
+        render_trace.write_picture(draw(loss, names, depth=depth), fmt, out_file, terminal)
+        return
     graph = walk(loss, names)
     if fmt != "tree":
         shown = graph if depth is None else truncate(graph, depth)

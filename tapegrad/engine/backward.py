@@ -15,6 +15,20 @@ from tapegrad._array import shape_str, sum_to
 from tapegrad.engine import anomaly, grad_mode
 from tapegrad.engine.node import AccumulateGrad, Edge, Node
 
+# What ``autograd.trace`` watches the pass through: None except while a trace records (the
+# fast path reads it once per pass and tests a local per node). Called with
+# ``start(node, grad)`` before a node's hooks, ``ran(node, grad, outputs)`` after it,
+# ``hook(node, kind, index, fn, seen, result)`` per hook and
+# ``fitted(node, child, index, before, after)`` per gradient summed to its input's shape.
+_observer: Any = None
+
+
+def set_observer(observer: Any) -> Any:
+    """Install ``observer`` (or None) for the backward passes that follow; returns the old one."""
+    global _observer
+    previous, _observer = _observer, observer
+    return previous
+
 
 def _count_dependencies(roots: Sequence[Node]) -> dict[Node, int]:
     """Number of edges into each node reachable from the roots (iterative DFS)."""
@@ -38,6 +52,7 @@ def _fit(grad: Any, child: Node, index: int, parent: Node, outputs: Any, create_
     """Reduce a gradient to the shape and dtype of the tensor it flows to."""
     shape, np_dtype = child._meta(index)
     if grad.shape != shape:
+        original = grad
         try:
             grad = grad.sum_to_size(shape) if create_graph else sum_to(grad, shape)
         except (ValueError, RuntimeError):
@@ -46,6 +61,8 @@ def _fit(grad: Any, child: Node, index: int, parent: Node, outputs: Any, create_
                 f"Function {parent.name()} returned an invalid gradient at index {slot} - got "
                 f"{shape_str(grad.shape)} but expected shape compatible with {shape_str(shape)}"
             ) from None
+        if _observer is not None:
+            _observer.fitted(parent, child, index, original, grad)
     if create_graph:
         if grad._data.dtype != np_dtype:
             grad = grad.to(np_dtype.name)
@@ -66,16 +83,19 @@ def _add(buffers: dict[Node, Any], node: Node, index: int, grad: Any) -> None:
 
 def _apply_pre_hooks(node: Node, grad: Any) -> Any:
     for index, hook in list(node._pre_hooks or ()):
-        if node._n_out == 1:
+        if node._n_out == 1 or index < 0:
+            seen = grad
             result = hook(grad)
             grad = grad if result is None else result
-        elif index >= 0 and grad[index] is not None:
-            result = hook(grad[index])
+        elif grad[index] is not None:
+            seen = grad[index]
+            result = hook(seen)
             if result is not None:
                 grad[index] = result
-        elif index < 0:
-            result = hook(grad)
-            grad = grad if result is None else result
+        else:
+            continue
+        if _observer is not None:
+            _observer.hook(node, "pre", index, hook, seen, result)
     return grad
 
 
@@ -127,20 +147,27 @@ def _propagate_plain(
     ready: list[Node], buffers: dict[Node, Any], deps: dict[Node, int], retain_graph: bool
 ) -> None:
     """``_propagate_general`` for the common case, kept lean: arrays only, no anomaly mode,
-    no ``autograd.grad`` inputs. Nodes with hooks still go through ``_call``."""
+    no ``autograd.grad`` inputs. Nodes with hooks (or watched by a trace) go through ``_call``."""
+    obs = _observer
     while ready:
         node = ready.pop()
         grad = buffers.pop(node, None)
         if grad is None:
             outputs: Any = ()
-        elif node._pre_hooks is None and node._post_hooks is None:
+            if obs is not None:
+                obs.start(node, None)
+        elif node._pre_hooks is None and node._post_hooks is None and obs is None:
             outputs = node._run(grad, False) if retain_graph else node._run_once(grad)
         else:
+            if obs is not None:
+                obs.start(node, grad)
             if node._pre_hooks:
                 grad = _apply_pre_hooks(node, grad)
             outputs = _call(node, grad, False, False)
             if not retain_graph:
                 node._release()
+            if obs is not None:
+                obs.ran(node, grad, outputs)
         edges = node._edges
         if len(outputs) != len(edges):
             outputs = _one_per_edge(node, outputs)
@@ -168,7 +195,11 @@ def _propagate_plain(
                         # a leaf's whole gradient: accumulate now rather than through `ready`
                         if old is not None:
                             del buffers[child]
+                        if obs is not None:
+                            obs.start(child, g)
                         child._run(g, False)
+                        if obs is not None:
+                            obs.ran(child, g, ())
                         continue
             deps[child] = remaining
             if not remaining:
@@ -189,16 +220,21 @@ def _propagate_general(
     """Run ready nodes until none is left (a node is ready once all its consumers have run),
     in every case: hooks, ``autograd.grad`` capture and skipping, anomaly checks, and
     recording the backward pass itself (``create_graph``)."""
+    obs = _observer
     while ready:
         node = ready.pop()
         grad = buffers.pop(node, None)
         outputs: Any = ()
+        if obs is not None and node not in skip:
+            obs.start(node, grad)
         if grad is not None:
             outputs = _run_node(node, grad, skip, wanted, captured, create_graph, slow)
             if outputs is None:  # skipped
                 outputs = ()
             elif not retain_graph:
                 node._release()
+            if obs is not None and node not in skip:
+                obs.ran(node, grad, outputs)
         outputs = _one_per_edge(node, outputs)
         for (child, index), g in zip(node._edges, outputs):
             if child is None:
@@ -280,6 +316,8 @@ def _call(node: Node, grad: Any, create_graph: bool, check: bool) -> tuple[Any, 
         outputs = _validated(node, outputs, create_graph)
         for hook in list(node._post_hooks):
             replaced = hook(outputs, grad)
+            if _observer is not None:
+                _observer.hook(node, "post", -1, hook, outputs, replaced)
             if replaced is not None:
                 outputs = replaced
     return node._refold(outputs, create_graph)

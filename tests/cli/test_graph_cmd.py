@@ -219,7 +219,7 @@ def test_json_with_depth_counts_hidden_nodes():
 
 
 @pytest.mark.parametrize(
-    "args", [["--format", "svg"], ["--depth", "-1"], ["--depth", "x"], ["--nope"]]
+    "args", [["--format", "gif"], ["--depth", "-1"], ["--depth", "x"], ["--nope"]]
 )
 def test_usage_errors_exit_2(args: list[str]):
     result = run(*args)
@@ -336,3 +336,72 @@ def test_config_error_exits_2(tmp_path):
     result = run(str(path))
     assert result.exit_code == 2
     assert "did you mean model.hidden" in result.stderr
+
+
+# ----------------------------------------------------------------------------- --trace, pictures
+
+
+def test_trace_walks_the_blog_backward_pass_in_engine_order():
+    result = run("--trace")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "out.backward(), step by step\n" in out
+    steps = re.findall(r"^step (\d+)  (\w+)", out, flags=re.M)
+    assert [int(n) for n, _ in steps] == list(range(1, len(steps) + 1))
+    assert [name for _, name in steps][:4] == BLOG_ORDER[:4]
+    for number in ("0.25", "4.65", "14.415", "18.6"):
+        assert number in out
+    assert out.rstrip().endswith("x2.grad: None -> 18.6")
+
+
+def test_trace_json_is_data():
+    result = run("--trace", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["root"] == "MeanBackward0"
+    assert len(data["steps"]) == len(BLOG_ORDER)
+
+
+def test_trace_of_a_config_summarizes_large_gradients():
+    result = run("--trace", "configs/spirals.yaml")
+    assert result.exit_code == 0, result.output
+    assert "step 1  NllLossBackward0" in result.stdout
+    assert " norm " in result.stdout  # tensors over 16 elements are summarized
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trace", "--format", "dot"], "--trace prints text or JSON"),
+        (["--out", "g.svg"], "--out writes a picture"),
+        (["--format", "json", "--out", "g.svg"], "--out writes a picture"),
+    ],
+)
+def test_option_clashes_exit_2(args: list[str], message: str):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_picture_without_graphviz_exits_2_naming_what_to_install(monkeypatch, tmp_path):
+    from tapegrad.cli import render_trace
+
+    monkeypatch.setattr(render_trace, "graphviz_available", lambda: "graphviz is missing: X")
+    result = run("--format", "svg", "--out", str(tmp_path / "g.svg"))
+    assert result.exit_code == 2
+    assert "graphviz is missing: X" in result.output
+    assert not (tmp_path / "g.svg").exists()
+
+
+def test_svg_picture_of_the_blog_graph(tmp_path):
+    from tapegrad.autograd.graph import graphviz_available
+
+    if graphviz_available() is not None:
+        pytest.skip("needs the graphviz package and Graphviz's dot")
+    target = tmp_path / "g.svg"
+    result = run("--format", "svg", "--out", str(target))
+    assert result.exit_code == 0, result.output
+    svg = target.read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    for label in ("MeanBackward0", "x1", "x2", "14.415"):
+        assert label in svg
