@@ -1,13 +1,21 @@
-"""The ``tapegrad`` click group; each command lives in its own module, imported on use."""
+"""The ``tapegrad`` click group; each command lives in its own module, imported on use.
+
+Run as a program (the ``tapegrad`` command, ``python -m tapegrad``), the group installs the
+signal handling of ``cli.signals`` before it parses anything or loads a command.
+"""
 
 from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from tapegrad import __version__
+from tapegrad.cli import signals
+from tapegrad.train import hooks
 
 # name -> (module, attribute): a command's module is imported only when it runs (start-up time)
 COMMANDS = {
@@ -29,6 +37,40 @@ class LazyGroup(click.Group):
         module, attribute = COMMANDS[cmd_name]
         command: click.Command = getattr(importlib.import_module(module), attribute)
         return command
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the group; as the program (arguments from ``sys.argv``), with the command
+        line's signal handling from here to the exit (see ``cli.signals``)."""
+        if args is not None or not standalone_mode:  # called in-process (CliRunner, tests)
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        signals.start_program()
+        hooks.pause("start")
+        code: Any = 0
+        try:
+            super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            signals.end_program()
+        raise SystemExit(code)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a KeyboardInterrupt it does not handle ends it with one line and
+        exit 130 (not click's "Aborted!" and exit 1)."""
+        try:
+            with signals.command():
+                hooks.pause("command")
+                return super().invoke(ctx)
+        except KeyboardInterrupt:
+            signals.report()
+            raise SystemExit(signals.EXIT_INTERRUPTED) from None
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

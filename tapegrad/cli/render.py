@@ -18,5 +18,12 @@ def stderr_console() -> Console:
 
 
 def is_terminal() -> bool:
-    """True when stdout is an interactive terminal (progress displays only then)."""
-    return sys.stdout.isatty()
+    """True when stdout is an interactive terminal (progress displays only then); False
+    when there is no stdout at all (started with ``>&-``)."""
+    stream = sys.stdout
+    if stream is None:
+        return False
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):  # closed
+        return False

@@ -1,12 +1,13 @@
 """Rendering of ``tapegrad train`` events: rich progress, plain lines, JSON lines, or quiet.
 
 Each renderer is a callback for ``tapegrad.train`` events plus ``finish(result)``, which
-prints the summary. Results go to stdout; the run's header goes to stderr.
+prints the summary. Results go to stdout; the run's header and warnings go to stderr.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -14,7 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tapegrad.train import EpochEnded, Event, RunResult, RunStarted
+from tapegrad.train import EpochEnded, Event, RunResult, RunStarted, RunWarning
 from tapegrad.train.outputs import to_json
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -44,6 +45,11 @@ def header_line(event: RunStarted) -> str:
         f"on {event.samples} {c['data.kind']} samples: {c['train.loss']}, "
         f"{c['train.optimizer']} lr {c['train.lr']:g}, batch {batch}, {c['train.epochs']} epochs"
     )
+
+
+def warning_line(event: RunWarning) -> str:
+    """``warning: ...`` (something failed but the run goes on)."""
+    return f"warning: {event.message}"
 
 
 def summary_lines(result: RunResult) -> list[str]:
@@ -115,6 +121,8 @@ class PlainRenderer:
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             print(header_line(event), file=self.err, flush=True)
+        elif isinstance(event, RunWarning):
+            print(warning_line(event), file=self.err, flush=True)
         elif event.log:
             print(epoch_line(event), file=self.out, flush=True)
 
@@ -133,17 +141,20 @@ class QuietRenderer(PlainRenderer):
         super().__init__(out, err, curve=False)
 
     def __call__(self, event: Event) -> None:
-        pass
+        if isinstance(event, RunWarning):  # even -q shows what went wrong
+            print(warning_line(event), file=self.err, flush=True)
 
 
 class JsonRenderer:
     """``--json``: one object per log interval, then the summary object."""
 
-    def __init__(self, out: TextIO, quiet: bool = False) -> None:
-        self.out, self.quiet = out, quiet
+    def __init__(self, out: TextIO, quiet: bool = False, err: TextIO | None = None) -> None:
+        self.out, self.quiet, self.err = out, quiet, err
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, EpochEnded) and event.log and not self.quiet:
+        if isinstance(event, RunWarning):  # stderr: stdout stays JSON lines
+            print(warning_line(event), file=self.err or sys.stderr, flush=True)
+        elif isinstance(event, EpochEnded) and event.log and not self.quiet:
             record: dict[str, Any] = {"epoch": event.epoch, "loss": event.loss}
             if event.accuracy is not None:
                 record["accuracy"] = event.accuracy
@@ -178,6 +189,9 @@ class RichRenderer:
                 "train", total=epochs, completed=event.start_epoch, loss="-"
             )
             self.progress.start()
+            return
+        if isinstance(event, RunWarning):
+            self.progress.console.print(warning_line(event), style="yellow", highlight=False)
             return
         self.progress.update(self.task, completed=event.epoch, loss=f"{event.loss:.4e}")
         if event.log:

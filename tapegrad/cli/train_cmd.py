@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import os
-import signal
 import sys
-import threading
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
+from tapegrad.cli import signals
 from tapegrad.cli.render import is_terminal, stderr_console, stdout_console
 from tapegrad.cli.render_train import JsonRenderer, PlainRenderer, QuietRenderer, RichRenderer
-from tapegrad.train import ConfigError, RunResult, dump_config, load_config, resume, run
+from tapegrad.cli.signals import STOP_SIGNALS, StopRequest, stop_on_signals
+from tapegrad.train import ConfigError, RunResult, dump_config, hooks, load_config, resume, run
 from tapegrad.train.checkpoint import load_run
 
+__all__ = ["STOP_SIGNALS", "StopRequest", "make_renderer", "split_args", "stop_on_signals", "train"]
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+hooks.pause("import")  # tests: a signal while the command's modules load
 
 
 @click.command("train", context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,11 +70,13 @@ def train(
 
     \b
     Ctrl-C or SIGTERM stops after the current step and saves the run (a second one stops
-    at once); `--resume RUN_DIR` continues it exactly where it stopped.
+    at once, except during the final save, which it waits for); `--resume RUN_DIR`
+    continues it exactly where it stopped. One process at a time writes to a run directory.
 
     \b
-    Exit codes: 0 ok, 1 training failed (e.g. the loss diverged), 2 bad usage or config,
-    130 interrupted (files written so far are kept).
+    Exit codes: 0 ok, 1 training failed (e.g. the loss diverged) or a file could not be
+    saved, 2 bad usage, config or run directory (e.g. in use by another run), 130
+    interrupted (files written so far are kept).
     """
     stop = StopRequest()
     options = Options(out, resume_dir, overwrite, detect_anomaly, as_json, quiet, print_config)
@@ -82,10 +85,8 @@ def train(
             code = _train(args, options, stop, debug)
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE, debug)
-    except KeyboardInterrupt:  # a second signal, or one outside the training loop
-        click.echo(
-            "interrupted: stopped at once (the files of this run may be incomplete)", err=True
-        )
+    except KeyboardInterrupt:  # a second signal while the config and data load
+        signals.report(f"{_interrupted(stop)}: stopped at once, before training started")
         raise SystemExit(EXIT_INTERRUPTED) from None
     except BrokenPipeError:
         _silence_stdout()
@@ -93,8 +94,13 @@ def train(
     except Exception as exc:  # noqa: BLE001 - any other failure: message, exit 1, no traceback
         message = f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
         _fail(message, EXIT_FAILED, debug)
+    hooks.pause("after-run")
     if code != EXIT_OK:
         raise SystemExit(code)
+
+
+def _interrupted(stop: StopRequest) -> str:
+    return f"interrupted ({stop.name})" if stop.signal is not None else "interrupted"
 
 
 @dataclass(frozen=True)
@@ -110,47 +116,6 @@ class Options:
     print_config: bool
 
 
-class StopRequest:
-    """Set by SIGINT/SIGTERM; the training loop asks it before every step.
-
-    The first signal asks for a clean stop; a second one, while the first is being honoured,
-    raises KeyboardInterrupt to stop at once.
-    """
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-
-    def __call__(self) -> bool:
-        return self.signal is not None
-
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        """The signal handler."""
-        if self.signal is not None:
-            raise KeyboardInterrupt
-        self.signal = signum
-
-    @property
-    def name(self) -> str:
-        """``SIGINT`` or ``SIGTERM``."""
-        return signal.Signals(self.signal).name if self.signal is not None else "-"
-
-
-@contextlib.contextmanager
-def stop_on_signals(stop: StopRequest) -> Iterator[None]:
-    """Route SIGINT and SIGTERM to ``stop`` while the block runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    for s in STOP_SIGNALS:
-        signal.signal(s, stop.handle)
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
-
-
 def _train(args: tuple[str, ...], options: Options, stop: StopRequest, debug: bool) -> int:
     anomaly = options.detect_anomaly
     if options.resume_dir is not None:
@@ -161,12 +126,16 @@ def _train(args: tuple[str, ...], options: Options, stop: StopRequest, debug: bo
             return EXIT_OK
 
         def start(renderer: Any) -> RunResult:
-            return resume(run_dir, overrides, renderer, should_stop=stop, detect_anomaly=anomaly)
+            return resume(
+                run_dir, overrides, renderer, should_stop=stop, detect_anomaly=anomaly,
+                interruptible=stop.armed,
+            )  # fmt: skip
 
     else:
         path, overrides = split_args(args)
         values = {"output.dir": options.out} if options.out is not None else {}
-        config = load_config(path, overrides, values)
+        with stop.armed():
+            config = load_config(path, overrides, values)
         if options.print_config:
             click.echo(dump_config(config), nl=False)
             return EXIT_OK
@@ -174,9 +143,13 @@ def _train(args: tuple[str, ...], options: Options, stop: StopRequest, debug: bo
         def start(renderer: Any) -> RunResult:
             return run(
                 config, renderer, should_stop=stop, detect_anomaly=anomaly,
-                overwrite=options.overwrite,
+                overwrite=options.overwrite, interruptible=stop.armed,
             )  # fmt: skip
 
+    hooks.pause("before-run")
+    if stop():  # nothing is written yet: there is nothing to save
+        signals.report(f"{_interrupted(stop)}: stopped before training started")
+        return EXIT_INTERRUPTED
     renderer = make_renderer(options.as_json, options.quiet)
     try:
         result = start(renderer)
@@ -199,10 +172,18 @@ def _check_resume_usage(args: Sequence[str], options: Options) -> None:
 
 def _report(result: RunResult, stop: StopRequest, debug: bool, anomaly: bool) -> int:
     """One line on stderr for anything but success (the anomaly report adds the forward
-    trace); the exit code."""
+    trace), one per run file that could not be saved; the exit code."""
+    code = _report_status(result, stop, debug, anomaly)
+    for name, reason in result.files_not_saved.items():
+        click.echo(
+            f"error: could not write {Path(str(result.out_dir)) / name} ({reason})", err=True
+        )
+    return EXIT_FAILED if result.files_not_saved else code
+
+
+def _report_status(result: RunResult, stop: StopRequest, debug: bool, anomaly: bool) -> int:
     if result.status == "interrupted":
-        saved = _saved(result)
-        click.echo(f"interrupted ({stop.name}): {result.message}; {saved}", err=True)
+        signals.report(f"{_interrupted(stop)}: {result.message}; {_saved(result)}")
         return EXIT_INTERRUPTED
     if result.status in ("diverged", "failed"):
         if debug and result.error is not None:
@@ -212,6 +193,10 @@ def _report(result: RunResult, stop: StopRequest, debug: bool, anomaly: bool) ->
             message += " (rerun with --debug for the traceback)"
         click.echo(f"error: {message}", err=True)
         return EXIT_FAILED
+    if stop():  # the signal came after the last step: the run is complete
+        where = f"saved to {result.out_dir}" if result.out_dir else "nothing saved (no --out)"
+        signals.report(f"{_interrupted(stop)} after the last epoch; the run is complete, {where}")
+        return EXIT_INTERRUPTED
     if not math.isfinite(result.final_loss):
         click.echo("warning: the loss is not finite (train.stop_on_nonfinite is false)", err=True)
     return EXIT_OK
@@ -220,6 +205,8 @@ def _report(result: RunResult, stop: StopRequest, debug: bool, anomaly: bool) ->
 def _saved(result: RunResult) -> str:
     if not result.out_dir:
         return "nothing saved (no --out)"
+    if result.files_not_saved:
+        return f"some files could not be saved in {result.out_dir}"
     if not result.resumable:
         return f"metrics kept in {result.out_dir}, model not saved (stopped mid-update)"
     return f"saved to {result.out_dir}; continue with: tapegrad train --resume {result.out_dir}"

@@ -5,7 +5,7 @@
 """
 
 from tapegrad.train.config import Config, ConfigError, default_config, dump_config, load_config
-from tapegrad.train.events import Callback, EpochEnded, Event, RunStarted
+from tapegrad.train.events import Callback, EpochEnded, Event, RunStarted, RunWarning
 from tapegrad.train.loop import Trainer, fit, prepare
 from tapegrad.train.model import build_model
 from tapegrad.train.result import RunResult
@@ -19,6 +19,7 @@ __all__ = [
     "Event",
     "RunResult",
     "RunStarted",
+    "RunWarning",
     "build_model",
     "default_config",
     "dump_config",

@@ -1,4 +1,6 @@
-"""What a run reports while it trains: ``RunStarted`` once, then ``EpochEnded`` per epoch.
+"""What a run reports while it trains: ``RunStarted`` once, then ``EpochEnded`` per epoch,
+and ``RunWarning`` when something went wrong that does not stop it (a periodic checkpoint
+that could not be written).
 
 A ``Callback`` receives them (the command line renders them, a notebook can collect them);
 a ``StopCheck`` is how a caller asks a run to stop before its next step.
@@ -7,7 +9,9 @@ a ``StopCheck`` is how a caller asks a run to stop before its next step.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from tapegrad.train.schema import Config
 
@@ -36,6 +40,15 @@ class EpochEnded:
     log: bool
 
 
-Event = RunStarted | EpochEnded
+@dataclass(frozen=True)
+class RunWarning:
+    """Something went wrong but training goes on; ``message`` is one line."""
+
+    message: str
+
+
+Event = RunStarted | EpochEnded | RunWarning
 Callback = Callable[[Event], None]
 StopCheck = Callable[[], bool]
+#: Makes the window in which a signal handler may raise KeyboardInterrupt (see Trainer.train).
+Interruptible = Callable[[], AbstractContextManager[Any]]

@@ -8,6 +8,7 @@ from a config; ``runs`` wraps it with the run's files and ``resume``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterable, Iterator
@@ -23,8 +24,9 @@ from tapegrad.train import memory
 from tapegrad.train.checkpoint import Snapshot, check_model_arrays, data_digest
 from tapegrad.train.data import Dataset, make_dataset
 from tapegrad.train.errors import ConfigError
-from tapegrad.train.events import Callback, EpochEnded, Event, StopCheck
+from tapegrad.train.events import Callback, EpochEnded, Event, Interruptible, StopCheck
 from tapegrad.train.model import LOSSES, SUMMED_LOSSES, build_model, state_arrays
+from tapegrad.train.outputs import RunFileError
 from tapegrad.train.result import DIVERGED, FAILED, INTERRUPTED, OK, RunResult
 from tapegrad.train.schema import Config
 from tapegrad.train.updates import ManualUpdate, make_updater
@@ -75,14 +77,23 @@ class Trainer:
     # ------------------------------------------------------------------ running
 
     def train(
-        self, emit: Callback | None = None, should_stop: StopCheck | None = None
+        self,
+        emit: Callback | None = None,
+        should_stop: StopCheck | None = None,
+        interruptible: Interruptible | None = None,
     ) -> RunResult:
-        """Run the remaining epochs; ``should_stop`` is asked before every step."""
+        """Run the remaining epochs; ``should_stop`` is asked before every step.
+
+        ``interruptible()`` is a context manager entered around the epochs, inside the
+        handler of KeyboardInterrupt: a signal handler that raises it only within that
+        window can never cut the files being saved afterwards.
+        """
         result = self.result
         start = time.perf_counter() - result.seconds
+        window = interruptible or contextlib.nullcontext
         try:
             # A diverging run overflows; the loop reports the non-finite loss itself, once.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), window():
                 self._epochs(emit or _ignore, should_stop or _never, start)
         except KeyboardInterrupt:
             self._stopped(resumable=not self._critical)
@@ -169,11 +180,15 @@ class Trainer:
         result.status, result.error, result.resumable = FAILED, exc, not self._critical
         result.step = self.position.step
         text = str(exc)
-        if not (tg.autograd.is_anomaly_enabled() and isinstance(exc, RuntimeError)):
+        anomaly = tg.autograd.is_anomaly_enabled() and isinstance(exc, RuntimeError)
+        if not (anomaly or isinstance(exc, RunFileError)):  # these name themselves
             text = f"{type(exc).__name__}: {text}"
         # The epoch goes on the first line: anomaly reports continue with the forward trace.
         first, newline, rest = text.partition("\n")
-        result.message = f"{first} (in epoch {result.epochs_done + 1}){newline}{rest}"
+        where = f"in epoch {result.epochs_done + 1}"
+        if isinstance(exc, RunFileError):  # raised by the metrics row of a finished epoch
+            where = f"after epoch {result.epochs_done}"
+        result.message = f"{first} ({where}){newline}{rest}"
 
     @property
     def steps_per_epoch(self) -> int:

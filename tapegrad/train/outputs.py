@@ -3,7 +3,10 @@ summary.json.
 
 Whole files are written atomically (temp file in the same directory, then rename), so a
 reader never sees half a file; ``metrics.csv`` is appended and flushed row by row instead,
-so an interrupted run keeps every epoch it finished.
+so an interrupted run keeps every epoch it finished. A run holds its directory's lock
+(``lock.RunLock``) from before its first write until its files are saved. The final save
+writes the most valuable file first (model, checkpoint, summary) and tries each one even
+when an earlier one failed; a failure names the file and the reason (``RunFileError``).
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ import contextlib
 import json
 import math
 import os
-import tempfile
-from collections.abc import Iterator, Mapping
+import secrets
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from tapegrad.train import hooks
 from tapegrad.train.config import dump_config
 from tapegrad.train.errors import ConfigError, clip
+from tapegrad.train.lock import LOCK_FILE, RunLock
 from tapegrad.train.schema import Config
 
 CONFIG_FILE = "config.yaml"
@@ -30,11 +35,32 @@ SUMMARY_FILE = "summary.json"
 CHECKPOINT_FILE = "checkpoint.npz"
 #: Files of an earlier run that --overwrite removes (config and metrics are rewritten anyway).
 STALE_FILES = (MODEL_FILE, CHECKPOINT_FILE, SUMMARY_FILE)
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, MODEL_FILE, CHECKPOINT_FILE, SUMMARY_FILE)
+TEMP_SUFFIX = ".tmp"
+
+
+class RunFileError(OSError):
+    """A run file that could not be written: names the file and the reason."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"could not write {path} ({reason})")
+        self.path, self.reason = path, reason
+
+
+@contextlib.contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` into a RunFileError naming it."""
+    try:
+        yield
+    except RunFileError:
+        raise
+    except OSError as exc:
+        raise RunFileError(path, exc.strerror or str(exc)) from exc
 
 
 @contextlib.contextmanager
 def _atomic(path: Path, mode: str) -> Iterator[IO[Any]]:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -48,6 +74,18 @@ def _atomic(path: Path, mode: str) -> Iterator[IO[Any]]:
         raise
 
 
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    # Not mkstemp: its files are 0600 whatever the umask; mode 0o666 lets the umask decide,
+    # as for any file the user creates (0644 under umask 022).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def _sync_directory(directory: Path) -> None:
     # Makes the rename itself durable; not every platform can open a directory.
     with contextlib.suppress(OSError):
@@ -58,9 +96,21 @@ def _sync_directory(directory: Path) -> None:
             os.close(fd)
 
 
+def remove_temporaries(directory: Path) -> list[str]:
+    """Remove the temporary files a killed run left behind in ``directory``; their names."""
+    removed = []
+    for name in RUN_FILES:
+        for tmp in directory.glob(f".{name}.*{TEMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                if tmp.is_file() and not tmp.is_symlink():
+                    tmp.unlink()
+                    removed.append(tmp.name)
+    return removed
+
+
 def write_text_atomic(path: Path, content: str) -> None:
     """Write ``content`` to ``path`` atomically."""
-    with _atomic(path, "w") as f:
+    with _named(path), _atomic(path, "w") as f:
         f.write(content)
 
 
@@ -70,7 +120,7 @@ def write_npz_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     pickled = [name for name, a in plain.items() if a.dtype.hasobject]
     if pickled:  # np.savez would pickle these, and np.load(allow_pickle=False) would refuse
         raise TypeError(f"cannot save object arrays without pickle: {', '.join(pickled)}")
-    with _atomic(path, "wb") as f:
+    with _named(path), _atomic(path, "wb") as f:
         np.savez(f, **plain)
 
 
@@ -91,14 +141,16 @@ def to_json(value: Any) -> str:
 
 
 def check_output_dir(directory: str | Path, overwrite: bool, where: str = "output.dir") -> None:
-    """Refuse a path that is not a directory, or a non-empty one unless ``overwrite``."""
+    """Refuse a path that is not a directory, or a non-empty one unless ``overwrite`` (and
+    then one where a run file's name is taken by a directory)."""
     path, directory = Path(directory), clip(str(directory))
     try:
         if not path.exists():
             return
         if not path.is_dir():
             raise ConfigError(f"{where}: output.dir {directory} exists and is not a directory")
-        entries = sorted(p.name for p in path.iterdir())
+        entries = sorted(p.name for p in path.iterdir() if p.name != LOCK_FILE)
+        taken = [name for name in RUN_FILES if name in entries and (path / name).is_dir()]
     except OSError as exc:
         raise ConfigError(
             f"{where}: output.dir {directory}: cannot use it ({exc.strerror or exc})"
@@ -109,58 +161,136 @@ def check_output_dir(directory: str | Path, overwrite: bool, where: str = "outpu
             f"{where}: output.dir {directory} is not empty ({shown}); pass --overwrite to "
             f"replace its run files, or --resume {directory} to continue the run in it"
         )
+    if taken:
+        raise ConfigError(
+            f"{where}: output.dir {directory}: {taken[0]} is a directory, so --overwrite "
+            "cannot replace it; move it away or use another directory"
+        )
+
+
+def lock_output_dir(
+    directory: str | Path, overwrite: bool, where: str = "output.dir"
+) -> tuple[RunLock, bool]:
+    """Create ``directory`` if needed, lock it, then check it (``check_output_dir``) under
+    the lock, so no other run can fill it in between; the lock, and whether the directory
+    was created (``discard_output_dir`` undoes both if the run does not start)."""
+    path, shown = Path(directory), clip(str(directory))
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file: check_output_dir names it
+        check_output_dir(path, overwrite, where)
+        raise
+    except OSError as exc:
+        raise ConfigError(
+            f"{where}: output.dir {shown}: cannot create it ({exc.strerror or exc})"
+        ) from None
+    lock = RunLock.acquire(path, where)
+    try:
+        check_output_dir(path, overwrite, where)
+    except BaseException:
+        discard_output_dir(lock, created)
+        raise
+    return lock, created
+
+
+def discard_output_dir(lock: RunLock, created: bool) -> None:
+    """Release ``lock`` and remove its directory if this run created it and it is empty."""
+    lock.release()
+    if created:
+        with contextlib.suppress(OSError):
+            lock.directory.rmdir()
 
 
 class RunDirectory:
-    """Writes one run's files into a directory: created fresh, or reopened to resume."""
+    """Writes one run's files into a directory it holds the lock of: created fresh, or
+    reopened to resume. ``failed`` maps each file that could not be written to the reason."""
 
-    def __init__(self, path: Path, columns: list[str], metrics: IO[str]) -> None:
-        self.path, self._columns, self._metrics = path, columns, metrics
+    def __init__(self, path: Path, columns: list[str], metrics: IO[str], lock: RunLock) -> None:
+        self.path, self._columns, self._metrics, self._lock = path, columns, metrics, lock
+        self.failed: dict[str, str] = {}
 
     @classmethod
     def create(
-        cls, directory: str | Path, config: Config, columns: list[str], overwrite: bool = False
+        cls,
+        directory: str | Path,
+        config: Config,
+        columns: list[str],
+        overwrite: bool = False,
+        where: str = "output.dir",
+        lock: RunLock | None = None,
     ) -> RunDirectory:
-        """Start a run in ``directory``; with ``overwrite``, first remove an old run's files."""
-        path, directory = Path(directory), clip(str(directory))
+        """Start a run in ``directory``; with ``overwrite``, first remove an old run's files.
+
+        ``lock`` is the directory's lock from ``lock_output_dir`` (taken here if None).
+        """
+        if lock is None:
+            lock, _ = lock_output_dir(directory, overwrite, where)
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            return cls._start(Path(directory), config, columns, overwrite, lock, where)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _start(
+        cls,
+        path: Path,
+        config: Config,
+        columns: list[str],
+        overwrite: bool,
+        lock: RunLock,
+        where: str,
+    ) -> RunDirectory:
+        try:
             if overwrite:
                 for name in STALE_FILES:
                     (path / name).unlink(missing_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"output.dir {directory}: cannot create it ({exc.strerror or exc})"
-            ) from None
-        write_text_atomic(path / CONFIG_FILE, dump_config(config))
-        metrics = (path / METRICS_FILE).open("w", encoding="utf-8", newline="")
-        run = cls(path, columns, metrics)
-        run._write_row(columns)
+                remove_temporaries(path)
+            write_text_atomic(path / CONFIG_FILE, dump_config(config))
+            with _named(path / METRICS_FILE):
+                metrics = (path / METRICS_FILE).open("w", encoding="utf-8", newline="")
+            run = cls(path, columns, metrics, lock)
+            run._write_row(columns)
+        except OSError as exc:  # nothing trained yet: the directory is unusable (exit 2)
+            raise ConfigError(f"{where}: output.dir {clip(str(path))}: {exc}") from None
         return run
 
     @classmethod
     def reopen(
-        cls, directory: str | Path, config: Config, columns: list[str], rows: list[dict[str, Any]]
+        cls,
+        directory: str | Path,
+        config: Config,
+        columns: list[str],
+        rows: list[dict[str, Any]],
+        lock: RunLock,
     ) -> RunDirectory:
-        """Resume in ``directory``: metrics.csv is rewritten with ``rows`` (the checkpoint's
-        epochs, dropping any logged after it was saved), then appended to."""
+        """Resume in ``directory`` (``lock`` held): metrics.csv is rewritten with ``rows``
+        (the checkpoint's epochs, dropping any logged after it was saved), then appended to.
+        Temporary files a killed session left are removed first."""
         path = Path(directory)
-        write_text_atomic(path / CONFIG_FILE, dump_config(config))
+        remove_temporaries(path)
         lines = [",".join(columns)] + [",".join(_row(r, columns)) for r in rows]
-        write_text_atomic(path / METRICS_FILE, "".join(line + "\n" for line in lines))
-        metrics = (path / METRICS_FILE).open("a", encoding="utf-8", newline="")
-        return cls(path, columns, metrics)
+        try:
+            write_text_atomic(path / CONFIG_FILE, dump_config(config))
+            write_text_atomic(path / METRICS_FILE, "".join(line + "\n" for line in lines))
+            with _named(path / METRICS_FILE):
+                metrics = (path / METRICS_FILE).open("a", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise ConfigError(f"{clip(str(path))}: {exc}") from None
+        return cls(path, columns, metrics, lock)
 
     def add_metrics(self, row: Mapping[str, Any]) -> None:
-        """Append one row of metrics and flush it to disk."""
+        """Append one row of metrics and flush it to disk (RunFileError if it cannot)."""
         self._write_row(_row(row, self._columns))
 
     def _write_row(self, cells: list[str]) -> None:
-        self._metrics.write(",".join(cells) + "\n")
-        self._metrics.flush()
+        with _named(self.path / METRICS_FILE):
+            self._metrics.write(",".join(cells) + "\n")
+            self._metrics.flush()
 
     def save_checkpoint(self, arrays: Mapping[str, np.ndarray]) -> None:
-        """Write ``checkpoint.npz`` (atomically)."""
+        """Write ``checkpoint.npz`` (atomically; RunFileError if it cannot)."""
         write_npz_atomic(self.path / CHECKPOINT_FILE, arrays)
 
     def finish(
@@ -168,18 +298,42 @@ class RunDirectory:
         state_dict: Mapping[str, np.ndarray] | None,
         summary: Mapping[str, Any],
         checkpoint: Mapping[str, np.ndarray] | None = None,
-    ) -> None:
-        """Close the metrics; write the checkpoint and model (unless None) and the summary."""
+    ) -> dict[str, str]:
+        """Close the metrics; write the model and the checkpoint (unless None), then the
+        summary, which lists any that failed (``files_not_saved``). Each file is tried
+        whatever happened to the one before; returns ``failed``."""
         self.close()
-        if checkpoint is not None:
-            self.save_checkpoint(checkpoint)
         if state_dict is not None:
-            write_npz_atomic(self.path / MODEL_FILE, state_dict)
-        write_text_atomic(self.path / SUMMARY_FILE, json.dumps(json_safe(summary), indent=2) + "\n")
+            self._attempt(MODEL_FILE, lambda: write_npz_atomic(self.path / MODEL_FILE, state_dict))
+        hooks.pause("final-save")
+        if checkpoint is not None:
+            self._attempt(CHECKPOINT_FILE, lambda: self.save_checkpoint(checkpoint))
+        summary = dict(summary)
+        if self.failed:
+            summary["files_not_saved"] = dict(self.failed)
+        text = json.dumps(json_safe(summary), indent=2) + "\n"
+        self._attempt(SUMMARY_FILE, lambda: write_text_atomic(self.path / SUMMARY_FILE, text))
+        return self.failed
+
+    def _attempt(self, name: str, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except OSError as exc:
+            self.failed[name] = exc.reason if isinstance(exc, RunFileError) else str(exc)
 
     def close(self) -> None:
-        """Close the metrics file (idempotent)."""
-        self._metrics.close()
+        """Close the metrics file (idempotent; a failed last flush is recorded in ``failed``)."""
+        if self._metrics.closed:
+            return
+        try:
+            self._metrics.close()
+        except OSError as exc:
+            self.failed[METRICS_FILE] = exc.strerror or str(exc)
+
+    def release(self) -> None:
+        """Close the metrics and give up the directory's lock (idempotent)."""
+        self.close()
+        self._lock.release()
 
 
 def _row(row: Mapping[str, Any], columns: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ class RunResult:
     on, the NaN/inf found in backward). ``step`` counts batches done in the epoch after the
     last complete one when a run stopped inside an epoch. ``resumable`` is False only when a
     KeyboardInterrupt landed while parameters were being updated (their state is then mixed).
+    ``files_not_saved`` maps each run file the final save could not write to the reason.
     """
 
     status: str
@@ -35,6 +36,7 @@ class RunResult:
     start_epoch: int = 0
     resumable: bool = True
     error: BaseException | None = field(default=None, repr=False)
+    files_not_saved: dict[str, str] = field(default_factory=dict)
 
     @property
     def epochs_done(self) -> int:
@@ -92,4 +94,6 @@ class RunResult:
             summary["message"] = self.message
         if self.out_dir:
             summary["out_dir"] = self.out_dir
+        if self.files_not_saved:
+            summary["files_not_saved"] = dict(self.files_not_saved)
         return summary

@@ -1,7 +1,8 @@
 """Runs: a prepared ``Trainer`` plus the run's files, started fresh (``run``) or resumed.
 
 ``run`` checks sizes and the output directory before anything is written; ``resume``
-continues a saved run bit for bit. Both report through the callback and write metrics as
+continues a saved run bit for bit. Each holds its directory's lock from before its first
+write to after its final save. Both report through the callback and write metrics as
 they come, and a checkpoint every ``train.checkpoint_every`` epochs and at the end.
 """
 
@@ -15,10 +16,26 @@ import tapegrad as tg
 from tapegrad import nn
 from tapegrad.train import memory
 from tapegrad.train.checkpoint import load_run, pack
-from tapegrad.train.events import Callback, EpochEnded, Event, RunStarted, StopCheck
+from tapegrad.train.errors import clip
+from tapegrad.train.events import (
+    Callback,
+    EpochEnded,
+    Event,
+    Interruptible,
+    RunStarted,
+    RunWarning,
+    StopCheck,
+)
+from tapegrad.train.lock import RunLock
 from tapegrad.train.loop import Trainer, prepare
 from tapegrad.train.model import state_arrays
-from tapegrad.train.outputs import CHECKPOINT_FILE, RunDirectory, check_output_dir
+from tapegrad.train.outputs import (
+    CHECKPOINT_FILE,
+    RunDirectory,
+    RunFileError,
+    discard_output_dir,
+    lock_output_dir,
+)
 from tapegrad.train.result import RunResult
 from tapegrad.train.schema import Config
 
@@ -30,23 +47,35 @@ def run(
     should_stop: StopCheck | None = None,
     detect_anomaly: bool = False,
     overwrite: bool = False,
+    interruptible: Interruptible | None = None,
 ) -> RunResult:
     """Seed, build data and model, train, and write the run's files if ``output.dir`` is set.
 
     ``should_stop`` is asked before every step (a signal handler sets it); ``detect_anomaly``
     runs under ``tapegrad.autograd.detect_anomaly()``; ``overwrite`` allows an output
-    directory that already holds files. Sizes that cannot fit in memory, a non-empty output
-    directory and bad data raise ConfigError before anything is written.
+    directory that already holds files; ``interruptible`` is passed to ``Trainer.train``.
+    Sizes that cannot fit in memory, a non-empty output directory, one another process is
+    writing to, and bad data raise ConfigError before anything is written.
     """
-    memory.check(memory.estimate_config(config), config)
     out_dir = config["output.dir"]
-    if out_dir:
-        check_output_dir(out_dir, overwrite, config.sources.get("output.dir", "defaults"))
-    trainer = prepare(config)
-    classification = trainer.data.n_classes is not None
-    columns = _columns(classification)
-    files = RunDirectory.create(out_dir, config, columns, overwrite) if out_dir else None
-    return _session(trainer, files, callback, should_stop, detect_anomaly)
+    where = config.sources.get("output.dir", "defaults")
+    window = interruptible or contextlib.nullcontext
+    with window():  # nothing is written yet
+        memory.check(memory.estimate_config(config), config)
+    # Locked before anything else, so a second run into the directory names this one.
+    lock, created = lock_output_dir(out_dir, overwrite, where) if out_dir else (None, False)
+    try:
+        with window():
+            trainer = prepare(config)
+        columns = _columns(trainer.data.n_classes is not None)
+        files = None
+        if lock is not None:
+            files = RunDirectory.create(out_dir, config, columns, overwrite, where, lock)
+    except BaseException:
+        if lock is not None:
+            discard_output_dir(lock, created)
+        raise
+    return _session(trainer, files, callback, should_stop, detect_anomaly, interruptible)
 
 
 def resume(
@@ -56,19 +85,30 @@ def resume(
     *,
     should_stop: StopCheck | None = None,
     detect_anomaly: bool = False,
+    interruptible: Interruptible | None = None,
 ) -> RunResult:
     """Continue the run saved in ``run_dir`` from its checkpoint, appending to its files.
 
     ``overrides`` may change only ``checkpoint.RESUMABLE_KEYS`` (e.g. ``train.epochs=500``
     to train further). The result's history covers the whole run, earlier sessions included.
+    The directory is locked before its checkpoint is read: a run still writing to it, or
+    another resume of it, is refused (ConfigError naming its pid).
     """
-    config, snapshot = load_run(run_dir, list(overrides))
-    memory.check(memory.estimate_config(config), config)
-    trainer = prepare(config)
-    trainer.restore(snapshot, Path(run_dir) / CHECKPOINT_FILE)
-    columns = _columns(trainer.data.n_classes is not None)
-    files = RunDirectory.reopen(run_dir, config, columns, trainer.rows())
-    return _session(trainer, files, callback, should_stop, detect_anomaly)
+    lock = RunLock.acquire(run_dir, clip(str(run_dir))) if Path(run_dir).is_dir() else None
+    try:
+        with (interruptible or contextlib.nullcontext)():  # nothing is written yet
+            config, snapshot = load_run(run_dir, list(overrides))
+            memory.check(memory.estimate_config(config), config)
+            trainer = prepare(config)
+            trainer.restore(snapshot, Path(run_dir) / CHECKPOINT_FILE)
+        columns = _columns(trainer.data.n_classes is not None)
+        assert lock is not None  # load_run refuses a path that is not a directory
+        files = RunDirectory.reopen(run_dir, config, columns, trainer.rows(), lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return _session(trainer, files, callback, should_stop, detect_anomaly, interruptible)
 
 
 def _session(
@@ -77,6 +117,7 @@ def _session(
     callback: Callback | None,
     should_stop: StopCheck | None,
     detect_anomaly: bool,
+    interruptible: Interruptible | None,
 ) -> RunResult:
     config, data, model = trainer.config, trainer.data, trainer.model
     sizes = [data.d_in, *config["model.hidden"], data.d_out]
@@ -88,19 +129,25 @@ def _session(
     try:
         with anomaly:
             emit(started)
-            result = trainer.train(emit, should_stop)
+            result = trainer.train(emit, should_stop, interruptible)
+        if files is not None:
+            _save(trainer, files, result)
     finally:
         if files is not None:
-            files.close()
-    if files is not None:
-        result.out_dir = str(files.path)
-        saved = result.resumable
-        files.finish(
-            state_arrays(model) if saved else None,
-            result.summary(),
-            pack(trainer.snapshot()) if saved else None,
-        )
+            files.release()
     return result
+
+
+def _save(trainer: Trainer, files: RunDirectory, result: RunResult) -> None:
+    """The final save: model, checkpoint, summary, each tried even if one before failed."""
+    files.close()  # a failed last flush of metrics.csv is recorded before the summary
+    result.out_dir = str(files.path)
+    saved = result.resumable
+    result.files_not_saved = files.finish(
+        state_arrays(trainer.model) if saved else None,
+        result.summary(),
+        pack(trainer.snapshot()) if saved else None,
+    )
 
 
 def _count(model: nn.Module) -> int:
@@ -116,12 +163,23 @@ def _columns(classification: bool) -> list[str]:
 def _fan_out(
     callback: Callback | None, files: RunDirectory | None, trainer: Trainer, every: int | None
 ) -> Callback:
+    warned = False
+
     def emit(event: Event) -> None:
+        nonlocal warned
+        warning = None
         if files is not None and isinstance(event, EpochEnded):
             files.add_metrics(vars(event))
             if every and event.epoch % every == 0 and event.epoch < event.epochs:
-                files.save_checkpoint(pack(trainer.snapshot()))
+                try:
+                    files.save_checkpoint(pack(trainer.snapshot()))
+                except RunFileError as exc:  # the run can still finish and save: warn once
+                    if not warned:
+                        warning = RunWarning(f"{exc} at epoch {event.epoch}; training goes on")
+                    warned = True
         if callback is not None:
             callback(event)
+            if warning is not None:
+                callback(warning)
 
     return emit

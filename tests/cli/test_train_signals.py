@@ -1,10 +1,13 @@
 """Real signals to a real ``tapegrad train`` process: SIGINT and SIGTERM stop it after the
-current step with everything saved and exit 130; ``--resume`` then continues bit for bit."""
+current step with everything saved and exit 130; ``--resume`` then continues bit for bit.
+At any other moment from start to exit, a signal ends it with 130 and at most one line."""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -114,3 +117,84 @@ def test_interrupted_then_resumed_equals_uninterrupted_bit_for_bit(tmp_path):
     with np.load(out / "model.npz") as a, np.load(reference / "model.npz") as b:
         for key in b.files:
             np.testing.assert_array_equal(a[key], b[key])
+
+
+# ----------------------------------------------------------------------------- any moment
+
+BAD = ("Traceback", "Aborted!", "Fatal Python error")
+
+
+def paused_at(point: str, marker: Path, *args: str, command: list[str] = COMMAND):
+    """A run paused at ``point`` (a ``tapegrad.train.hooks`` name) until ``marker`` is
+    removed: signals sent before that are handled there."""
+    env = {**os.environ, "TAPEGRAD_TEST_PAUSE": f"{point}:{marker}"}
+    proc = subprocess.Popen(
+        [*command, "train", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the run never reached {point}")
+        time.sleep(0.005)
+    return proc
+
+
+@pytest.mark.parametrize(
+    ("point", "signum", "line"),
+    [
+        # the group has installed its handler, no command started: ends at once
+        ("start", signal.SIGINT, "interrupted (SIGINT)"),
+        # while the train command's modules are imported
+        ("import", signal.SIGTERM, "interrupted (SIGTERM)"),
+        # the config is loaded, nothing written yet
+        ("before-run", signal.SIGINT, "interrupted (SIGINT): stopped before training started"),
+    ],
+)
+def test_a_signal_before_training_exits_130_with_one_line(tmp_path, point, signum, line):
+    out = tmp_path / "run"
+    proc = paused_at(point, tmp_path / "marker", "train.epochs=3", "--out", str(out))
+    proc.send_signal(signum)
+    (tmp_path / "marker").unlink()
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert stderr.splitlines() == [line] and not any(bad in stderr for bad in BAD)
+    assert stdout == "" and not out.exists()  # nothing was written
+
+
+def test_signals_after_the_files_are_saved_exit_130_not_minus_2(tmp_path):
+    # The run is complete and saved; the handlers of the run are put back; two more signals.
+    out = tmp_path / "run"
+    proc = paused_at("after-run", tmp_path / "marker", "train.epochs=3", "-q", "--out", str(out))
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)
+    (tmp_path / "marker").unlink()
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert stderr.splitlines() == ["interrupted (SIGINT)"]
+    assert "final loss" in stdout
+    assert json.loads((out / "summary.json").read_text())["status"] == "ok"
+
+
+def test_python_dash_m_handles_signals_the_same(tmp_path):
+    proc = paused_at(
+        "command", tmp_path / "marker", "-q", command=[sys.executable, "-m", "tapegrad"]
+    )
+    proc.send_signal(signal.SIGINT)
+    (tmp_path / "marker").unlink()
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and stderr.splitlines() == ["interrupted (SIGINT)"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tapegrad._startup") is None,
+    reason="needs tapegrad/__init__.py to install the handler before its imports",
+)
+def test_a_signal_while_tapegrad_itself_is_imported(tmp_path):
+    proc = paused_at("package", tmp_path / "marker", "-q")
+    proc.send_signal(signal.SIGINT)
+    (tmp_path / "marker").unlink()
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and stderr.splitlines() == ["interrupted (SIGINT)"]
