@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import warnings as _warnings
 
-# As in PyTorch, ``import tapegrad`` gives the subpackages (tapegrad.nn.Linear, tapegrad.optim.SGD,
-# tapegrad.autograd.graph.walk); none of them imports click, rich or yaml.
-from tapegrad import autograd, cuda, nn, optim
+# _startup first: the command's signal handling (see there). Then, as in PyTorch, the
+# subpackages (tapegrad.nn.Linear, tapegrad.optim.SGD, tapegrad.autograd.graph.walk); none of
+# them imports click, rich or yaml.
+from tapegrad import (
+    _startup,  # noqa: F401
+    autograd,
+    cuda,
+    nn,
+    optim,
+)
 from tapegrad import ops as _ops
 from tapegrad._device import device
 from tapegrad._dtypes import (

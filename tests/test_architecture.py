@@ -21,7 +21,16 @@ MAX_LINES = 500
 LAYERS = [
     (
         "numpy helpers",
-        ["_array", "_dtypes", "_printing", "_conversion", "_index_plan", "_device", "cuda"],
+        [
+            "_array",
+            "_dtypes",
+            "_printing",
+            "_conversion",
+            "_index_plan",
+            "_device",
+            "cuda",
+            "_startup",
+        ],
     ),
     ("autograd core", ["engine"]),
     (
