@@ -38,6 +38,12 @@ from tapegrad.ops import (  # noqa: I001
     triangular,
     einsum,
     padding,
+    activation,
+    conv,
+    pooling,
+    normalization,
+    dropout,
+    attention,
 )
 from tapegrad.ops.base import register_tensor_namespace
 from tapegrad.ops.declare import bind_methods, function_forms, functional_forms

@@ -1,0 +1,5 @@
+"""Dropout modules: Dropout, Dropout2d."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Attention: scaled_dot_product_attention and embedding lookups."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Dropout: dropout and dropout2d."""
+
+from __future__ import annotations

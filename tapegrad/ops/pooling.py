@@ -1,0 +1,3 @@
+"""Pooling: max_pool, avg_pool and adaptive pools over strided windows."""
+
+from __future__ import annotations
