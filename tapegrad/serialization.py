@@ -62,7 +62,7 @@ class _Writer:
         name = self._seen.get(id(obj))
         if name is None:
             name = self._seen[id(obj)] = f"t{len(self.arrays)}"
-            self.arrays[name] = np.ascontiguousarray(array)
+            self.arrays[name] = np.asarray(array, order="C")  # ascontiguousarray makes 0-d 1-d
         return name
 
 

@@ -342,6 +342,15 @@ def test_save_and_load_round_trip_structures(tmp_path):
     np.testing.assert_array_equal(tg.load(single, map_location="cpu").numpy(), [0, 1, 2])
 
 
+def test_save_keeps_0d_and_non_contiguous_shapes(tmp_path):
+    path = tmp_path / "shapes.pt"
+    tg.save({"count": tg.tensor(7), "t": tg.arange(6.0).reshape(2, 3).t()}, path)
+    back = tg.load(path)
+    assert back["count"].shape == () and back["count"].item() == 7
+    assert back["t"].shape == (3, 2)
+    np.testing.assert_array_equal(back["t"].numpy(), np.arange(6.0).reshape(2, 3).T)
+
+
 def test_save_never_pickles(tmp_path):
     with pytest.raises(TypeError, match="cannot store the object, a Linear.*state_dict"):
         tg.save(tg.nn.Linear(2, 1), tmp_path / "m.pt")

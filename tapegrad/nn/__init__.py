@@ -17,7 +17,20 @@ from tapegrad.nn.attention import *  # noqa: F403
 from tapegrad.nn.conv import *  # noqa: F403
 from tapegrad.nn.dropout import *  # noqa: F403
 from tapegrad.nn.layers import Linear, ReLU, Sequential, Sigmoid, Tanh
-from tapegrad.nn.losses import CrossEntropyLoss, MSELoss
+from tapegrad.nn.losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+    SoftMarginLoss,
+)
 from tapegrad.nn.module import Module, ModuleDict, ModuleList
 from tapegrad.nn.normalization import *  # noqa: F403
 from tapegrad.nn.parameter import Parameter
@@ -26,16 +39,26 @@ from tapegrad.nn.sparse import *  # noqa: F403
 
 # Each module's __all__ adds its names (the modules of the layers issue).
 __all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CosineEmbeddingLoss",
     "CrossEntropyLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
     "Linear",
     "MSELoss",
+    "MarginRankingLoss",
     "Module",
     "ModuleDict",
     "ModuleList",
+    "NLLLoss",
     "Parameter",
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "SmoothL1Loss",
+    "SoftMarginLoss",
     "Tanh",
     "functional",
     "init",

@@ -141,6 +141,132 @@ def xavier_normal_(
     return normal_(tensor, 0.0, std, generator)
 
 
+def trunc_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """Fill with samples from N(mean, std**2) truncated to [a, b] (exactly: torch's rejection
+    sampler, redrawing normals when [a, b] holds over 30% of the mass, else uniform proposals)."""
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn(
+            "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of "
+            "values may be incorrect.",
+            UserWarning,
+            stacklevel=2,
+        )
+    gen = _generator(tensor, generator)
+    mass = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
+    if mass > 0.3:
+        values = _redraw_outside(gen, tensor.shape, mean, std, a, b)
+    else:
+        values = _uniform_proposals(gen, tensor.shape, mean, std, a, b)
+    return _fill(tensor, values)
+
+
+def _norm_cdf(x: float) -> float:
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+
+def _redraw_outside(
+    gen: np.random.Generator, shape: tuple[int, ...], mean: float, std: float, a: float, b: float
+) -> np.ndarray:
+    values = gen.normal(mean, std, shape)
+    outside = (values < a) | (values > b)
+    while outside.any():
+        values[outside] = gen.normal(mean, std, int(outside.sum()))
+        outside = (values < a) | (values > b)
+    return values
+
+
+def _uniform_proposals(
+    gen: np.random.Generator, shape: tuple[int, ...], mean: float, std: float, a: float, b: float
+) -> np.ndarray:
+    """Uniform draws on [a, b], each kept with probability density / peak density."""
+    mode = max(a, min(mean, b))
+    log_peak = -0.5 * ((mode - mean) / std) ** 2
+    values = np.empty(shape)
+    pending = np.ones(shape, dtype=bool)
+    while pending.any():
+        count = int(pending.sum())
+        proposals = gen.uniform(a, b, count)
+        values[pending] = proposals
+        log_ratio = -0.5 * ((proposals - mean) / std) ** 2 - log_peak
+        pending[pending] = np.log(gen.uniform(0.0, 1.0, count)) > log_ratio
+    return values
+
+
+def orthogonal_(
+    tensor: Tensor, gain: float = 1, generator: np.random.Generator | None = None
+) -> Tensor:
+    """Fill with a (semi-)orthogonal matrix times ``gain``: the Q of a Gaussian matrix's QR,
+    its sign fixed by R's diagonal; dims after the first are flattened."""
+    _check_tensor(tensor)
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    flattened = _generator(tensor, generator).normal(0.0, 1.0, (rows, cols))
+    if rows < cols:
+        flattened = flattened.T
+    q, r = np.linalg.qr(flattened)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, (q * gain).reshape(tensor.shape))
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-d tensor with the identity matrix (ones on the diagonal of a non-square one)."""
+    _check_tensor(tensor)
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    return _fill(tensor, np.eye(*tensor.shape))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a 3-, 4- or 5-d (convolution weight) tensor with the Dirac delta: each of the
+    first ``min(out/groups, in)`` channels of a group passes its input channel through."""
+    _check_tensor(tensor)
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    sizes = tensor.shape
+    if sizes[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    out_per_group = sizes[0] // groups
+    values = np.zeros(sizes)
+    centre = tuple(s // 2 for s in sizes[2:])
+    for g in range(groups):
+        for d in range(min(out_per_group, sizes[1])):
+            values[(g * out_per_group + d, d, *centre)] = 1
+    return _fill(tensor, values)
+
+
+def sparse_(
+    tensor: Tensor,
+    sparsity: float,
+    std: float = 0.01,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """Fill a 2-d tensor from N(0, std**2), then zero ``ceil(sparsity * rows)`` random
+    entries of each column."""
+    _check_tensor(tensor)
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    gen = _generator(tensor, generator)
+    values = gen.normal(0.0, std, (rows, cols))
+    num_zeros = math.ceil(sparsity * rows)
+    zero_rows = np.argsort(gen.random((rows, cols)), axis=0)[:num_zeros]
+    values[zero_rows, np.arange(cols)] = 0
+    return _fill(tensor, values)
+
+
 # ----------------------------------------------------------------------------- helpers
 
 

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from tapegrad.nn.module_state import ModuleState, _check_name
 from tapegrad.nn.parameter import Parameter, zero_grads
 from tapegrad.nn.state_dict import IncompatibleKeys, load_into
 from tapegrad.tensor import Tensor
@@ -19,14 +20,15 @@ from tapegrad.tensor import Tensor
 # ============================================================================ Module
 
 
-class Module:
+class Module(ModuleState):
     """Base class of all layers and models: subclasses define ``forward``."""
 
     training: bool = True
 
     def __init__(self) -> None:
-        """Start in training mode."""
+        """Start in training mode, with no buffers."""
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_buffer_names", {})
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The computation; every subclass overrides it."""
@@ -39,6 +41,15 @@ class Module:
 
     def __setattr__(self, name: str, value: Any) -> None:
         current = self.__dict__.get(name)
+        buffers = self.__dict__.get("_buffer_names", {})
+        if name in buffers:
+            if isinstance(value, Parameter | Module):
+                del buffers[name]  # becomes a parameter or a child, as in torch
+            elif value is not None and not isinstance(value, Tensor):
+                raise TypeError(
+                    f"cannot assign '{_typename(value)}' as buffer '{name}' "
+                    "(tapegrad.Tensor or None expected)"
+                )
         if value is not None:
             if isinstance(current, Parameter) and not isinstance(value, Parameter):
                 raise TypeError(
@@ -51,6 +62,42 @@ class Module:
                     "(tapegrad.nn.Module or None expected)"
                 )
         object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self.__dict__.get("_buffer_names", {}).pop(name, None)
+        object.__delattr__(self, name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Add ``module`` (or None) as the child attribute ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{_typename(module)} is not a Module subclass")
+        if not isinstance(name, str):
+            raise TypeError(f"module name should be a string. Got {type(name).__name__}")
+        if hasattr(self, name) and not isinstance(getattr(self, name), Module | None):
+            raise KeyError(f"attribute '{name}' already exists")
+        if "." in name:
+            raise KeyError(f'module name can\'t contain ".", got: {name}')
+        if name == "":
+            raise KeyError('module name can\'t be empty string ""')
+        setattr(self, name, module)
+
+    def register_module(self, name: str, module: Module | None) -> None:
+        """Alias of ``add_module``."""
+        self.add_module(name, module)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Add ``param`` (or None) as the parameter attribute ``name``."""
+        if "_buffer_names" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        _check_name(name, "parameter")
+        if hasattr(self, name) and not isinstance(getattr(self, name), Parameter | None):
+            raise KeyError(f"attribute '{name}' already exists")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"cannot assign '{_typename(param)}' object to parameter '{name}' "
+                "(tapegrad.nn.Parameter or None required)"
+            )
+        setattr(self, name, param)
 
     # ------------------------------------------------------------------ discovery
 
@@ -157,11 +204,12 @@ class Module:
         prefix: str = "",
         keep_vars: bool = False,
     ) -> OrderedDict[str, Tensor]:
-        """Parameters by dotted name (torch's keys), detached unless ``keep_vars``."""
+        """Parameters and persistent buffers by dotted name (torch's keys), detached unless
+        ``keep_vars``."""
         if destination is None:
             destination = OrderedDict()
-        for name, param in self._own_parameters():
-            destination[prefix + name] = param if keep_vars else param.detach()
+        for name, value in self._own_state():
+            destination[prefix + name] = value if keep_vars else value.detach()
         for name, child in self._child_items():
             child.state_dict(destination, prefix + name + ".", keep_vars)
         return destination  # type: ignore[return-value]
@@ -169,7 +217,7 @@ class Module:
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True
     ) -> IncompatibleKeys:
-        """Copy values (Tensors or numpy arrays) into the parameters in place.
+        """Copy values (Tensors or numpy arrays) into the parameters and buffers in place.
 
         Raises torch's ``Error(s) in loading state_dict`` on missing or unexpected keys (when
         ``strict``) and on shape mismatches; parameter objects stay the same.

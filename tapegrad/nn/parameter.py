@@ -35,6 +35,8 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
+    __str__ = __repr__  # print(param) shows it too, as torch
+
 
 def _parameter_array(data: Any) -> np.ndarray:
     if data is None:

@@ -27,14 +27,16 @@ class IncompatibleKeys(NamedTuple):
 
 
 class StateHolder(Protocol):
-    """What loading walks: own parameters and direct children, by name (a ``Module``)."""
+    """What loading walks: own parameters and persistent buffers, and direct children, by name
+    (a ``Module``)."""
 
-    def _own_parameters(self) -> Iterator[tuple[str, Tensor]]: ...
+    def _own_state(self) -> Iterator[tuple[str, Tensor]]: ...
     def _child_items(self) -> Iterator[tuple[str, StateHolder]]: ...
 
 
 def load_into(module: StateHolder, state_dict: Mapping[str, Any], strict: bool) -> IncompatibleKeys:
-    """``Module.load_state_dict``: copy the values into ``module``'s parameters in place.
+    """``Module.load_state_dict``: copy the values into ``module``'s parameters and persistent
+    buffers in place.
 
     Raises torch's ``Error(s) in loading state_dict`` on missing or unexpected keys (when
     ``strict``) and on shape mismatches.
@@ -67,7 +69,10 @@ def _load(
     errors: list[str],
 ) -> None:
     """torch's ``_load_from_state_dict`` + recursion, over walked parameters and children."""
-    own = dict(module._own_parameters())
+    fill = getattr(module, "_fill_missing_state", None)
+    if fill is not None:  # BatchNorm's num_batches_tracked, absent from old checkpoints
+        fill(state, prefix)
+    own = dict(module._own_state())
     for name, param in own.items():
         key = prefix + name
         if key in state:

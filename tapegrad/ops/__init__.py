@@ -16,6 +16,9 @@ from tapegrad.ops import (  # noqa: I001
     softmax,
     linalg,
     loss,
+    loss_more,
+    loss_entropy,
+    loss_margin,
     shape,
     indexing,
     copying,
@@ -39,11 +42,15 @@ from tapegrad.ops import (  # noqa: I001
     einsum,
     padding,
     activation,
+    activation_piecewise,
     conv,
     pooling,
+    avg_pool,
+    interpolate,
     normalization,
     dropout,
     attention,
+    embedding,
 )
 from tapegrad.ops.base import register_tensor_namespace
 from tapegrad.ops.declare import bind_methods, function_forms, functional_forms

@@ -1,5 +1,7 @@
-"""Losses: mse_loss, nll_loss and cross_entropy (``nn.functional``), each recorded as
-torch records it (one ``MseLossBackward0`` or ``NllLossBackward0`` node where torch has one)."""
+"""Losses: mse_loss and nll_loss (``nn.functional``), each recorded as torch records it (one
+``MseLossBackward0`` or ``NllLossBackward0`` node where torch has one),
+and the argument handling every loss shares (legacy ``size_average``/``reduce``, the
+reduction names, torch's size-mismatch warning, broadcasting the two inputs)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,10 @@ import numpy as np
 
 from tapegrad._array import broadcast_error, sum_array
 from tapegrad._dtypes import _scalar_type_name
-from tapegrad.factories import arange, from_numpy
 from tapegrad.ops.base import HoldingOp, Op
 from tapegrad.ops.declare import declare
-from tapegrad.ops.division import DivScalar
 from tapegrad.ops.reduce import _mean_all
-from tapegrad.ops.samples import Array, OpInfo, fixed, functional
+from tapegrad.ops.samples import Array, OpInfo, Sample, fixed, functional
 from tapegrad.promotion import _result_dtype, _tensor_arg
 from tapegrad.recording import _run_op
 from tapegrad.tensor import Tensor
@@ -54,42 +54,60 @@ class MseLoss(Op):
 
 
 class NllLoss(HoldingOp):
-    """``nll_loss`` of (N, C) or (C,) log-probabilities and class indices, as one node:
-    ``-logp[i, target[i]]`` over the rows whose target is not ``ignore_index``, reduced by
-    mean (over those rows), sum or none."""
+    """``nll_loss`` of (C,), (N, C) (or, as ``NllLoss2D``, (N, C, H, W)) log-probabilities at
+    class indices, as one node: ``-weight[t] * logp[..., t, ...]`` where the target ``t`` is not
+    ``ignore_index``, reduced by none, sum, or mean (divided by the sum of those weights)."""
 
     node_name = "NllLossBackward0"
     held = ("key",)
 
     def forward(
-        self, logp: np.ndarray, labels: np.ndarray, ignore_index: int, reduction: str
+        self,
+        logp: np.ndarray,
+        labels: np.ndarray,
+        weight: np.ndarray | None,
+        ignore_index: int,
+        reduction: str,
     ) -> np.ndarray:
-        rows2d = logp.reshape(-1, logp.shape[-1])
         flat = labels.reshape(-1)
-        keep = flat != ignore_index
-        rows = np.flatnonzero(keep)
-        self.shape, self.reduction = logp.shape, reduction
-        self.key, self.n = (rows, flat[rows]), flat.size
+        pos = np.flatnonzero(flat != ignore_index)
+        classes = flat[pos]
+        if logp.ndim == 1:
+            key: tuple[np.ndarray, ...] = (classes,)
+        elif logp.ndim == 2:
+            key = (pos, classes)
+        else:
+            where = np.unravel_index(pos, labels.shape)
+            key = (where[0], classes, *where[1:])
+        self.key, self.pos, self.shape, self.n = key, pos, logp.shape, flat.size
+        self.reduction = reduction
+        self.w = None if weight is None else weight[classes]
         losses = np.zeros(flat.size, logp.dtype)
-        losses[rows] = -rows2d[self.key]
+        losses[pos] = -logp[key] if self.w is None else -logp[key] * self.w
         if reduction == "none":
             return losses.reshape(labels.shape)
         if reduction == "sum":
             return sum_array(losses)
-        self.total = logp.dtype.type(rows.size)
-        if not rows.size:
-            return np.array(np.nan, logp.dtype)  # every target ignored: 0 / 0, as torch
-        return sum_array(losses) / self.total
+        self.total = logp.dtype.type(pos.size if self.w is None else sum_array(self.w))
+        with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: 0 / 0, as torch
+            return np.asarray(sum_array(losses) / self.total, logp.dtype)
 
     def backward(self, xp: Any, g: Any) -> tuple[Any, ...]:
-        rows, cols = self.key
         if self.reduction == "none":
-            picked = -xp.index(xp.reshape(g, (self.n,)), rows)
+            picked = -xp.index(xp.reshape(g, (self.n,)), self.pos)
         else:
-            picked = xp.expand(-(g / self.total if self.reduction == "mean" else g), rows.shape)
-        rows2d = (self.n, self.shape[-1])
-        grad = xp.index_into_zeros(picked, rows2d, (rows, cols), False)
-        return (grad if len(self.shape) == 2 else xp.reshape(grad, self.shape),)
+            scale = g / self.total if self.reduction == "mean" else g
+            picked = xp.expand(-scale, self.pos.shape)
+        if self.w is not None:
+            picked = xp.mul_const(picked, self.w)
+        return (xp.index_into_zeros(picked, self.shape, self.key, False),)
+
+
+class NllLoss2D(NllLoss):
+    """``nll_loss`` of (N, C, H, W) log-probabilities (and of the other N-d inputs, viewed as
+    (N, C, 1, -1)), as torch's ``nll_loss2d``."""
+
+    node_name = "NllLoss2DBackward0"
 
 
 # ------------------------------------------------------------- registry samples
@@ -100,9 +118,62 @@ def _np_mse_loss(a: Array, b: Array, reduction: str = "mean") -> Array:
     return squared if reduction == "none" else getattr(squared, reduction)()
 
 
-def _np_nll_loss(logp: Array, labels: Array, reduction: str) -> Array:
-    picked = -logp[np.arange(len(labels)), labels]
-    return picked if reduction == "none" else getattr(picked, reduction)()
+def _np_nll_loss(
+    logp: Array,
+    target: Array,
+    weight: Array | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Array:
+    """torch's nll_loss for (N, C, ...) inputs, in numpy."""
+    moved = np.moveaxis(logp, 1, -1) if logp.ndim > 1 else logp
+    keep = target != ignore_index
+    safe = np.where(keep, target, 0)
+    w = np.ones(logp.shape[1 if logp.ndim > 1 else 0]) if weight is None else weight
+    wt = w[safe] * keep
+    losses = -np.take_along_axis(moved, safe[..., None], -1)[..., 0] * wt
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.sum() / wt.sum()
+
+
+def _nll_samples(rng: np.random.Generator) -> list[Sample]:
+    def case(shape: tuple[int, ...], desc: str, **kw: Any) -> Sample:
+        target_shape = shape[:1] + shape[2:] if len(shape) > 1 else ()
+        target = rng.integers(0, shape[1 if len(shape) > 1 else 0], target_shape)
+        return Sample((rng.standard_normal(shape),), desc, {"target": target, **kw})
+
+    weight = np.array([0.5, 2.0, 1.5, 1.0])
+    return [
+        case((3, 4), "mean"),
+        case((3, 4), "sum", reduction="sum"),
+        case((3, 4), "none", reduction="none"),
+        case((3, 4), "weight", weight=weight),
+        case((4,), "(C,) weight none", weight=weight, reduction="none"),
+        case((5, 4), "ignore_index", ignore_index=1, weight=weight),
+    ]
+
+
+def _nll_2d_samples(rng: np.random.Generator) -> list[Sample]:
+    target = rng.integers(0, 3, (2, 2, 3))
+    target[0, 0, 0] = -100
+    weight = np.array([0.5, 2.0, 1.5])
+    shape = (2, 3, 2, 3)
+    return [
+        Sample((rng.standard_normal(shape),), "4-d", {"target": target}),
+        Sample((rng.standard_normal(shape),), "4-d none", {"target": target, "reduction": "none"}),
+        Sample(
+            (rng.standard_normal(shape),),
+            "4-d weight sum",
+            {"target": target, "weight": weight, "reduction": "sum"},
+        ),
+        Sample((rng.standard_normal((2, 3, 4)),), "3-d", {"target": target.reshape(2, 6)[:, :4]}),
+    ]
+
+
+def _nll_fn(ns: Any, a: Any, target: Any, weight: Any = None, **kw: Any) -> Any:
+    weight = None if weight is None else ns.tensor(np.asarray(weight)).to(a.dtype)
+    return functional(ns).nll_loss(a, ns.tensor(np.asarray(target)), weight, **kw)
 
 
 # ---------------------------------------------------------------- nn.functional
@@ -124,73 +195,51 @@ def _np_nll_loss(logp: Array, labels: Array, reduction: str) -> Array:
         ),
     ],
 )
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Squared error ``(input - target) ** 2``, reduced by ``'mean'``, ``'sum'`` or ``'none'``.
+def mse_loss(
+    input: Tensor,  # noqa: A002 - torch's name
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Squared error ``(input - target) ** 2``, reduced by ``'mean'``, ``'sum'`` or ``'none'``
+    (``weight``, of input's shape, multiplies each term; the weighted mean divides by its sum).
 
     Warns, as torch does, when the shapes differ (they are then broadcast).
     """
-    input = _tensor_arg(input, "input", "mse_loss")  # noqa: A001
-    target = _tensor_arg(target, "target", "mse_loss")
-    _check_reduction(reduction)
-    if target.shape != input.shape:
-        warnings.warn(
-            f"Using a target size ({list(target.shape)}) that is different to the input size "
-            f"({list(input.shape)}). This will likely lead to incorrect results due to "
-            "broadcasting. Please ensure they have the same size.",
-            UserWarning,
-            stacklevel=2,
-        )
+    input, target = _pair_args(input, target, "mse_loss")  # noqa: A001
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    if weight is not None:
+        a, t = _broadcast_pair(input, target)
+        return _weighted((a - t).pow(2), input, weight, reduction, divide_by_weight=True)
     return _mse_loss_node(input, target, reduction)
-
-
-@declare(functional=True)
-def cross_entropy(
-    input: Tensor,  # noqa: A002
-    target: Tensor,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-) -> Tensor:
-    """Cross entropy between logits and class indices (or class probabilities).
-
-    ``input`` is (N, C), (C,) or (N, C, d1, ...); ``target`` holds int64 class indices of shape
-    (N,), () or (N, d1, ...), or float probabilities of ``input``'s shape. Targets equal to
-    ``ignore_index`` contribute nothing and are left out of the mean.
-    """
-    input, target = _class_loss_args(input, target, reduction, "cross_entropy")  # noqa: A001
-    class_dim = 0 if input.ndim == 1 else 1
-    if target.shape == input.shape:
-        return _soft_cross_entropy(input, target, class_dim, reduction)
-    _check_class_target(input, target)
-    return _nll_loss(input.log_softmax(class_dim), target, ignore_index, reduction)
 
 
 @declare(
     functional=True,
     tests=[
-        OpInfo(
-            "nll_loss",
-            "NllLossBackward0",
-            lambda ns, a, **kw: functional(ns).nll_loss(a, ns.tensor([2, 0, 3]), **kw),
-            lambda a, reduction="mean": _np_nll_loss(a, np.array([2, 0, 3]), reduction),
-            fixed(
-                (((3, 4),), "mean", {"reduction": "mean"}),
-                (((3, 4),), "sum", {"reduction": "sum"}),
-                (((3, 4),), "none", {"reduction": "none"}),
-            ),
-        ),
+        OpInfo("nll_loss", "NllLossBackward0", _nll_fn, _np_nll_loss, _nll_samples),
+        OpInfo("nll_loss_2d", "NllLoss2DBackward0", _nll_fn, _np_nll_loss, _nll_2d_samples),
     ],
 )
 def nll_loss(
     input: Tensor,  # noqa: A002
     target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
     ignore_index: int = -100,
+    reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     """Negative log likelihood of log-probabilities ``input`` ((N, C), (C,) or (N, C, d1,
-    ...)) at the class indices ``target``; ``ignore_index`` as in ``cross_entropy``."""
-    input, target = _class_loss_args(input, target, reduction, "nll_loss")  # noqa: A001
+    ...)) at the class indices ``target``, each weighted by ``weight[target]``; targets equal
+    to ``ignore_index`` contribute nothing, and the mean divides by the sum of the weights of
+    the others."""
+    input, target = _class_loss_args(input, target, "nll_loss")  # noqa: A001
+    reduction = _reduction_arg(size_average, reduce, reduction)
     _check_class_target(input, target)
-    return _nll_loss(input, target, ignore_index, reduction)
+    return _nll_loss(input, target, _class_weight(weight, input), ignore_index, reduction)
 
 
 # -------------------------------------------------- how the losses are recorded
@@ -199,14 +248,7 @@ def nll_loss(
 def _mse_loss_node(input: Tensor, target: Tensor, reduction: str) -> Tensor:  # noqa: A002
     """``F.mse_loss``: one ``MseLossBackward0`` node, as torch; shapes that differ are
     broadcast by expanding both first, dtypes that differ computed in the promoted one."""
-    a, t = input, target
-    if a.shape != t.shape:
-        message = broadcast_error(a.shape, t.shape)
-        if message:
-            raise RuntimeError(message)
-        shape = np.broadcast_shapes(a.shape, t.shape)
-        a = a if a.shape == shape else a.expand(shape)
-        t = t if t.shape == shape else t.expand(shape)
+    a, t = _broadcast_pair(input, target)
     ad, td = a._data, t._data
     if ad.dtype != td.dtype:
         dtype = _result_dtype(a, t)
@@ -214,59 +256,58 @@ def _mse_loss_node(input: Tensor, target: Tensor, reduction: str) -> Tensor:  # 
     return _run_op(MseLoss(), (a, t), (ad, td), reduction=reduction)
 
 
-def _nll_loss_node(logp: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor:
-    """``F.nll_loss`` of (N, C) or (C,) log-probabilities: one ``NllLossBackward0`` node.
-    Targets were checked by the caller (dtype, shape, range)."""
-    return _run_op(
-        NllLoss(),
+def _nll_loss(
+    logp: Tensor, target: Tensor, weight: np.ndarray | None, ignore_index: int, reduction: str
+) -> Tensor:
+    """One ``NllLossBackward0`` node for 1-d and 2-d inputs, ``NllLoss2DBackward0`` for 4-d;
+    other N-d inputs are viewed as (N, C, 1, -1) first (and a ``'none'`` result viewed back
+    to the target's shape), as torch does."""
+    labels = target._data.astype(np.int64, copy=False)
+    _check_target_range(labels, logp.shape[0 if logp.ndim == 1 else 1], ignore_index)
+    op_cls = NllLoss if logp.ndim <= 2 else NllLoss2D
+    if logp.ndim == 3 or logp.ndim > 4:
+        n, c = logp.shape[:2]
+        rest = (1, -1) if logp.numel() else (0, 0)  # as torch: -1 cannot be inferred from 0
+        logp = logp.view(n, c, *rest)
+        labels = labels.reshape(n, *rest)
+    out = _run_op(
+        op_cls(),
         (logp,),
         (logp._data,),
-        labels=target._data.astype(np.int64, copy=False),
+        labels=labels,
+        weight=weight,
         ignore_index=ignore_index,
         reduction=reduction,
     )
+    return out.view(target.shape) if reduction == "none" and out.shape != target.shape else out
 
 
-def _class_loss_args(
-    input: Any,  # noqa: A002
-    target: Any,
-    reduction: str,
-    name: str,
-) -> tuple[Tensor, Tensor]:
-    """The checks cross_entropy and nll_loss share: Tensors, a known reduction, input >= 1-d."""
+def _class_loss_args(input: Any, target: Any, name: str) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """The checks cross_entropy and nll_loss share: Tensors, input at least 1-d."""
     input = _tensor_arg(input, "input", name)  # noqa: A001
     target = _tensor_arg(target, "target", name)
-    _check_reduction(reduction)
     if input.ndim == 0:
         raise RuntimeError(f"{name}: input must have at least 1 dimension, got a 0-d tensor")
     return input, target
 
 
-def _nll_loss(logp: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor:
-    if logp.ndim <= 2:  # one NllLossBackward0 node, as torch
-        _check_target_range(target._data, logp.shape[-1], ignore_index)
-        return _nll_loss_node(logp, target, ignore_index, reduction)
-    rows, flat_target = _as_rows(logp, target)
-    losses = _pick_nll(rows, flat_target, ignore_index, reduction)
-    if reduction == "none":
-        return losses.reshape(target.shape)
-    return losses
-
-
-def _soft_cross_entropy(input: Tensor, target: Tensor, dim: int, reduction: str) -> Tensor:  # noqa: A002
-    if target._data.dtype.kind != "f":
+def _class_weight(weight: Any, input: Tensor) -> np.ndarray | None:  # noqa: A002
+    """The class weights as an array of the input's dtype, checked as torch checks them."""
+    if weight is None:
+        return None
+    weight = _tensor_arg(weight, "weight", "nll_loss")
+    classes = input.shape[0 if input.ndim == 1 else 1]
+    if weight.ndim != 1 or weight.numel() != classes:
         raise RuntimeError(
-            "Expected floating point type for target with class probabilities, got "
-            f"{_scalar_type_name(target._data.dtype)}"
+            f"weight tensor should be defined either for all {classes} classes or no classes "
+            f"but got weight tensor of shape: {list(weight.shape)}"
         )
-    products = input.log_softmax(dim) * target
-    if reduction == "none":
-        return -products.sum(dim)
-    total = -products.sum()  # torch's structure (and order of summation) for both reductions
-    if reduction == "sum":
-        return total
-    # ``DivBackward1``: how torch's losses divide by a count
-    return _run_op(DivScalar(), (total,), (total._data,), divisor=input.numel() // input.shape[dim])
+    if weight._data.dtype != input._data.dtype:
+        raise RuntimeError(
+            f"expected scalar type {_scalar_type_name(input._data.dtype)} but found "
+            f"{_scalar_type_name(weight._data.dtype)}"
+        )
+    return weight._data
 
 
 def _check_class_target(input: Tensor, target: Tensor) -> None:  # noqa: A002
@@ -294,48 +335,87 @@ def _check_class_target(input: Tensor, target: Tensor) -> None:  # noqa: A002
         )
 
 
-def _as_rows(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:  # noqa: A002
-    """Reshape to (rows, C) logits and (rows,) targets, moving the class dim last."""
-    if input.ndim == 1:
-        return input.unsqueeze(0), target.reshape(1)
-    if input.ndim > 2:
-        order = (0, *range(2, input.ndim), 1)
-        input = input.permute(*order).reshape(-1, input.shape[1])  # noqa: A001
-    return input, target.reshape(-1)
-
-
 def _check_target_range(labels: np.ndarray, classes: int, ignore_index: int) -> None:
     bad = (labels != ignore_index) & ((labels < 0) | (labels >= classes))
     if bad.any():
         raise IndexError(f"Target {labels[bad].flat[0]} is out of bounds.")
 
 
-def _pick_nll(logp: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor:
-    """``-logp[i, target[i]]`` per row, skipping ``ignore_index``; then the reduction."""
-    labels = target._data.astype(np.int64)
-    keep = labels != ignore_index
-    _check_target_range(labels, logp.shape[1], ignore_index)
-    rows = arange(logp.shape[0])
-    if keep.all():
-        return _reduce(-logp[rows, from_numpy(labels)], reduction)
-    picked = logp[rows, from_numpy(np.where(keep, labels, 0))]
-    mask = from_numpy(keep.astype(logp._data.dtype))
-    losses = -picked * mask
-    if reduction == "mean":
-        # NOTE: 0/0 = nan when every target is ignored, as torch.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return losses.sum() / mask.sum()
-    return _reduce(losses, reduction)
+# ------------------------------------------------------- what every loss shares
 
 
-def _reduce(losses: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return losses.mean()
+def _pair_args(input: Any, target: Any, name: str) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """Both Tensors; torch's warning when their shapes differ (they are then broadcast)."""
+    input = _tensor_arg(input, "input", name)  # noqa: A001
+    target = _tensor_arg(target, "target", name)
+    if target.shape != input.shape:
+        warnings.warn(
+            f"Using a target size ({list(target.shape)}) that is different to the input size "
+            f"({list(input.shape)}). This will likely lead to incorrect results due to "
+            "broadcasting. Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return input, target
+
+
+def _broadcast_pair(a: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """``torch.broadcast_tensors(a, t)``: each expanded when its shape is not the common one."""
+    if a.shape == t.shape:
+        return a, t
+    message = broadcast_error(a.shape, t.shape)
+    if message:
+        raise RuntimeError(message)
+    shape = np.broadcast_shapes(a.shape, t.shape)
+    return (a if a.shape == shape else a.expand(shape)), (
+        t if t.shape == shape else t.expand(shape)
+    )
+
+
+def _weighted(
+    losses: Tensor,
+    input: Tensor,
+    weight: Any,
+    reduction: str,
+    divide_by_weight: bool,  # noqa: A002
+) -> Tensor:
+    """``losses * weight`` reduced as torch's weighted mse/l1 (mean: divided by the weights'
+    sum) or huber (mean: ``.mean()``) losses reduce them."""
+    weight = _tensor_arg(weight, "weight", "loss")
+    if weight.shape != input.shape:
+        raise ValueError("Weights and input must have the same size.")
+    weighted = losses * weight
+    if reduction == "none":
+        return weighted
     if reduction == "sum":
-        return losses.sum()
-    return losses
+        return weighted.sum()
+    return weighted.sum() / weight.sum() if divide_by_weight else weighted.mean()
 
 
-def _check_reduction(reduction: str) -> None:
+def _reduction_arg(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """The reduction, from the deprecated ``size_average``/``reduce`` when either is given
+    (with torch's warning); an unknown name raises torch's ValueError."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+        warnings.warn(
+            "size_average and reduce args will be deprecated, please use "
+            f"reduction='{reduction}' instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return _check_reduction(reduction)
+
+
+def _check_reduction(reduction: str) -> str:
+    if reduction == "elementwise_mean":
+        warnings.warn(
+            "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return "mean"
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction

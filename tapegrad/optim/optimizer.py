@@ -32,7 +32,8 @@ required = _Required()
 
 class Optimizer:
     """Base class: holds ``param_groups`` (dicts with ``params`` and hyperparameters) and
-    ``state`` (per-parameter buffers); subclasses implement ``step``."""
+    ``state`` (per-parameter buffers); subclasses implement ``_update`` (one parameter's
+    step, on its arrays) and may create state up front in ``_init_state``."""
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         """Build the groups from an iterable of Tensors or of dicts with a ``params`` entry."""
@@ -53,17 +54,28 @@ class Optimizer:
             self.add_param_group(group)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group; missing hyperparameters take the optimizer's defaults."""
+        """Add a group (the dict itself, as torch); missing hyperparameters take the
+        optimizer's defaults. ``params`` may hold ``(name, tensor)`` pairs, as
+        ``named_parameters()`` gives: the names are kept in ``param_names``."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
-        group = dict(param_group)
+        group = param_group
         params = group["params"]
         if isinstance(params, set):
             raise TypeError(
                 "optimizer parameters need to be organized in ordered collections, but the "
                 "ordering of tensors in sets will change between runs. Please use a list instead."
             )
-        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        params = [params] if isinstance(params, Tensor) else list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        group["params"] = [p[1] if isinstance(p, tuple) else p for p in params]
+        if names:
+            if len(names) != len(params):
+                raise ValueError(
+                    "all optimizer params should be with/without names. Some param names are "
+                    "missing"
+                )
+            group["param_names"] = names
         for param in group["params"]:
             _check_param(param)
         for name, default in self.defaults.items():
@@ -77,14 +89,26 @@ class Optimizer:
         if len(ids) != len(set(ids)):
             warnings.warn(
                 "optimizer contains a parameter group with duplicate parameters; in future, "
-                "this will cause an error",
+                "this will cause an error; see github.com/pytorch/pytorch/issues/40967 for more "
+                "information",
                 UserWarning,
                 stacklevel=3,
             )
+        for other in self.param_groups:
+            if ("param_names" in group) != ("param_names" in other):
+                which = "with names" if "param_names" in group else "without names"
+                raise ValueError(
+                    "all optimizer param groups should be with/without names. cannot add param "
+                    f"group {which} to the optimizer"
+                )
         taken = {id(p) for g in self.param_groups for p in g["params"]}
         if taken.intersection(ids):
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
+        self._init_state(group)
+
+    def _init_state(self, group: dict[str, Any]) -> None:
+        """Create state for a new group's parameters; most optimizers do it lazily instead."""
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of every optimized tensor: to None, or to zeros in place."""
@@ -96,10 +120,12 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad():
+        # inf and nan propagate silently, as in torch's kernels
+        with no_grad(), np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             for group in self.param_groups:
                 for param in group["params"]:
                     if param.grad is not None:
+                        check_step_flags(group)
                         self._update(param, group)
         return loss
 
@@ -154,12 +180,17 @@ class Optimizer:
                 state[key] = entries
                 continue
             state[param] = {name: _cast(param, key, name, v) for name, v in entries.items()}
-        # Hyperparameters absent from the checkpoint keep their current values.
+        # Hyperparameters absent from the checkpoint keep their current values (torch's
+        # ``__setstate__`` fills them with defaults the same way).
         self.param_groups = [
             {**group, **saved, "params": group["params"]}
             for group, saved in zip(self.param_groups, saved_groups)
         ]
         self.state = state
+        self._after_load()
+
+    def _after_load(self) -> None:
+        """Adjust groups just loaded (AdamW keeps ``decoupled_weight_decay`` True)."""
 
     def __repr__(self) -> str:
         text = type(self).__name__ + " ("
@@ -171,19 +202,44 @@ class Optimizer:
         return text + ")"
 
 
+def check_flags(
+    foreach: bool | None, fused: bool | None, differentiable: bool, capturable: bool = False
+) -> None:
+    """torch's checks of the implementation switches (all run the same numpy code here)."""
+    if fused and differentiable:
+        raise RuntimeError("`fused` does not support `differentiable`")
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if differentiable:
+        raise NotImplementedError("tapegrad's optimizers do not support differentiable=True")
+
+
+def check_step_flags(group: dict[str, Any]) -> None:
+    """At step time, as torch on a CPU: ``capturable`` needs an accelerator."""
+    if group.get("capturable"):
+        raise AssertionError(
+            "If capturable=True, params and state_steps must be on supported devices: "
+            "['cuda', 'xpu', 'hpu', 'privateuseone', 'xla']."
+        )
+
+
 def _check_param(param: Any) -> None:
     if not isinstance(param, Tensor):
         raise TypeError(
             f"optimizer can only optimize Tensors, but one of the params is {type(param).__name__}"
         )
-    if not param.is_leaf:
+    if not (param.is_leaf or param._retains_grad):
         raise ValueError("can't optimize a non-leaf Tensor")
 
 
 def _cast(param: Tensor, index: Any, name: str, value: Any) -> Any:
     """A private copy of one saved state entry, as a Tensor of the parameter's dtype."""
     if name in _SCALAR_STATE:
-        return np.asarray(value).item() if hasattr(value, "__array__") else value
+        # torch keeps ``step`` as a 0-d float tensor; an integral count comes back an int
+        number = np.asarray(value).item() if hasattr(value, "__array__") else value
+        if isinstance(number, float) and number.is_integer():
+            return int(number)
+        return number
     if not isinstance(value, Tensor) and not hasattr(value, "__array__"):
         return copy.deepcopy(value)
     array = np.array(value._data if isinstance(value, Tensor) else value, dtype=param._data.dtype)

@@ -102,7 +102,7 @@ def test_cross_entropy_of_a_perfect_prediction_is_near_zero() -> None:
 def test_mse_loss_value() -> None:
     loss = nn.MSELoss()(tg.tensor([1.0, 2.0, 3.0]), tg.tensor([1.0, 0.0, 0.0]))
     assert loss.item() == pytest.approx(13 / 3)
-    assert nn.MSELoss("sum")(tg.tensor([1.0, 2.0]), tg.tensor([0.0, 0.0])).item() == 5.0
+    assert nn.MSELoss(reduction="sum")(tg.tensor([1.0, 2.0]), tg.tensor([0.0, 0.0])).item() == 5.0
 
 
 def test_loss_modules_repr_like_torch_and_have_no_parameters() -> None:

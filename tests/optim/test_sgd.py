@@ -246,6 +246,10 @@ def test_param_validation_messages() -> None:
 def test_repr_lists_each_group_like_torch() -> None:
     opt = optim.SGD([nn.Parameter(tg.ones(1))], lr=0.1, momentum=0.9)
     assert repr(opt) == (
-        "SGD (\nParameter Group 0\n    dampening: 0\n    lr: 0.1\n    maximize: False\n"
+        "SGD (\nParameter Group 0\n    dampening: 0\n    differentiable: False\n"
+        "    foreach: None\n    fused: None\n    lr: 0.1\n    maximize: False\n"
         "    momentum: 0.9\n    nesterov: False\n    weight_decay: 0\n)"
     )
+    torch = pytest.importorskip("torch")
+    twin = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1, momentum=0.9)
+    assert repr(opt) == repr(twin)
