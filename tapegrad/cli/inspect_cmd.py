@@ -21,6 +21,7 @@ from tapegrad.autograd.gradcheck import GradcheckReport, check_gradients, check_
 from tapegrad.autograd.graph import draw, to_dot, to_json, trace, truncate, walk
 from tapegrad.cli import render_inspect as out
 from tapegrad.cli import render_trace
+from tapegrad.cli.command import PlainErrorCommand
 from tapegrad.cli.gradcheck_result import CheckResult
 from tapegrad.cli.render import is_terminal
 
@@ -75,13 +76,18 @@ def check_op(op: Any, tol: Tolerances, second_order: bool = False) -> CheckResul
 
 
 def select(names: Sequence[str], known: Sequence[str], what: str) -> list[str]:
-    """The requested names (all when none), deduplicated; unknown ones are a usage error."""
+    """The requested names (all when none), deduplicated; a name that is not known but
+    starts a family of names (``matmul`` for ``matmul_2d``, ``matmul_batched``...) stands
+    for all of them; other unknown names are a usage error."""
     if not names:
         return list(known)
+    chosen: list[str] = []
     for name in names:
-        if name not in known:
+        family = [k for k in known if k.startswith(name + "_")] if name not in known else [name]
+        if not family:
             raise click.BadParameter(_unknown(name, known, what), param_hint="'--op'")
-    return list(dict.fromkeys(names))
+        chosen += family
+    return list(dict.fromkeys(chosen))
 
 
 def _unknown(name: str, known: Sequence[str], what: str) -> str:
@@ -110,15 +116,17 @@ def run_checks(
     return results
 
 
-@click.command("gradcheck")
-@click.argument("config", required=False)
+@click.command("gradcheck", cls=PlainErrorCommand)
+@click.argument("args", nargs=-1, metavar="[CONFIG] [KEY=VALUE]...")
 @click.option(
     "--op",
     "ops",
     multiple=True,
     metavar="NAME",
-    help="Check only this op (with CONFIG: this parameter). Repeatable.",
+    help="Check only this op, or every op of a family (matmul: matmul_2d, matmul_...); with "
+    "CONFIG: this parameter. Repeatable.",
 )
+@click.option("--list", "list_names", is_flag=True, help="Print the names --op accepts and exit.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per checked op.")
 @click.option(
     "--eps",
@@ -156,8 +164,9 @@ def run_checks(
 @click.pass_context
 def gradcheck_cmd(
     ctx: click.Context,
-    config: str | None,
+    args: tuple[str, ...],
     ops: tuple[str, ...],
+    list_names: bool,
     as_json: bool,
     eps: float,
     atol: float,
@@ -169,16 +178,21 @@ def gradcheck_cmd(
 
     \b
     Without CONFIG: every op of the registry, every sample input.
-    With CONFIG: the loss of that config's model, with respect to each parameter.
+    With CONFIG: the loss of that config's model, with respect to each parameter
+    (KEY=VALUE overrides as for tapegrad train).
     Exit status: 0 all pass, 1 a check failed, 2 usage error.
     """
     tol = Tolerances(eps, atol, rtol, seed)
-    if second_order and config is not None:
+    config, overrides = _split(args)
+    if second_order and (config is not None or overrides):
         raise click.UsageError("--second-order checks the op registry; give no CONFIG with it")
-    if config is None:
+    if list_names:
+        click.echo("\n".join(_names(config, overrides)))
+        return
+    if config is None and not overrides:
         results = _check_registry(ops, tol, as_json, second_order)
     else:
-        results = _check_config(config, ops, tol, as_json)
+        results = _check_config((config, overrides), ops, tol, as_json)
     if not all(r.ok for r in results):
         ctx.exit(1)
 
@@ -194,8 +208,31 @@ def _check_registry(
     return run_checks(names, lambda name: check_op(by_name[name], tol, second_order), output)
 
 
+def _names(config: str | None, overrides: Sequence[str]) -> list[str]:
+    """The registry's op names, or with a config its model's parameter names."""
+    if config is None and not overrides:
+        from tapegrad.testing import opinfo
+
+        return list(dict.fromkeys(op.name for op in opinfo.OPS))
+    case = _load_case((config, overrides), double=False)
+    return [name for name, _ in case.parameters]
+
+
+def _split(args: Sequence[str]) -> tuple[str | None, list[str]]:
+    """``[CONFIG] [KEY=VALUE ...]`` as ``tapegrad train`` reads it (errors: one line, exit 2)."""
+    from tapegrad.cli.train_args import split_args
+    from tapegrad.train import ConfigError
+
+    try:
+        path, overrides = split_args(args)
+    except ConfigError as exc:
+        out.print_error(str(exc))
+        raise SystemExit(EXIT_USAGE) from None
+    return (None if path is None else str(path)), overrides
+
+
 def _check_config(
-    config: str, params: Sequence[str], tol: Tolerances, as_json: bool
+    config: ConfigSpec, params: Sequence[str], tol: Tolerances, as_json: bool
 ) -> list[CheckResult]:
     case = _load_case(config, double=True)
     named = dict(case.parameters)
@@ -247,8 +284,8 @@ def blog_example() -> tuple[Any, dict[str, Any]]:
     return result, {"out": result, "x1": x1, "x2": x2, "y": y, "z": z}
 
 
-@click.command("graph")
-@click.argument("config", required=False)
+@click.command("graph", cls=PlainErrorCommand)
+@click.argument("args", nargs=-1, metavar="[CONFIG] [KEY=VALUE]...")
 @click.option(
     "--format",
     "fmt",
@@ -284,7 +321,7 @@ def blog_example() -> tuple[Any, dict[str, Any]]:
     help="svg/png only: write the picture to FILE (default: stdout).",
 )
 def graph_cmd(
-    config: str | None,
+    args: tuple[str, ...],
     fmt: str,
     depth: int | None,
     no_values: bool,
@@ -294,21 +331,30 @@ def graph_cmd(
     """Print the backward graph (grad_fn, next_functions) of a computation.
 
     Without CONFIG: the blog's example, then its gradients after out.backward().
-    With CONFIG: one training step's loss for that config's model. --trace shows the
-    backward pass itself, step by step; --format svg|png draws the graph.
+    With CONFIG (and KEY=VALUE overrides as for tapegrad train): one training step's loss
+    for that config's model. --trace shows the backward pass itself, step by step;
+    --format svg|png draws the graph.
     """
+    config, overrides = _split(args)
+    if no_values and (fmt in ("json", "dot") or show_trace):
+        what = "--trace" if show_trace else f"--format {fmt}"
+        raise click.UsageError(
+            f"--no-values skips backward() for --format tree, svg and png; {what} shows no "
+            "gradients to skip (drop --no-values)"
+        )
     if show_trace and fmt not in ("tree", "json"):
         raise click.UsageError("--trace prints text or JSON: use --format tree or --format json")
     if out_file is not None and fmt not in ("svg", "png"):
         raise click.UsageError("--out writes a picture: use it with --format svg or png")
     terminal = is_terminal()
-    if config is None:
+    if config is None and not overrides:
         loss, names = blog_example()
         root, header, grads = "out", BLOG_CODE + "\nout.grad_fn\n", ["x1", "x2", "y", "z"]
     else:
-        case = _load_case(config, double=False)
+        case = _load_case((config, overrides), double=False)
         loss, names = case.loss(), {**dict(case.inputs), **dict(case.parameters)}
-        root, header = "loss", f"{config}: the loss of one training step\n\nloss.grad_fn\n"
+        shown = " ".join([config or "defaults", *overrides])
+        root, header = "loss", f"{shown}: the loss of one training step\n\nloss.grad_fn\n"
         grads = [name for name, _ in case.parameters]
     if show_trace:
         traced = trace(loss, names=names)
@@ -359,14 +405,18 @@ class ConfigCase:
     loss: Callable[[], Any]
 
 
-def _load_case(config: str, double: bool) -> ConfigCase:
+#: A config file (None: the defaults) and its KEY=VALUE overrides.
+ConfigSpec = tuple[str | None, Sequence[str]]
+
+
+def _load_case(config: ConfigSpec, double: bool) -> ConfigCase:
     """Build the config's data and model exactly as ``tapegrad train`` does; ``double`` casts
     parameters and float data to float64 (for gradcheck)."""
     from tapegrad.train import ConfigError, load_config, memory, prepare
     from tapegrad.train.loop import batches
 
     try:
-        loaded = load_config(config)
+        loaded = load_config(config[0], config[1])
         # train's guard, before any data are made: sizes that cannot fit are refused
         memory.check(memory.estimate_config(loaded), loaded)
         trainer = prepare(loaded)

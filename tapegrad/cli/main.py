@@ -22,6 +22,10 @@ COMMANDS = {
     "train": ("tapegrad.cli.train_cmd", "train"),
     "gradcheck": ("tapegrad.cli.inspect_cmd", "gradcheck_cmd"),
     "graph": ("tapegrad.cli.inspect_cmd", "graph_cmd"),
+    "plot": ("tapegrad.cli.plot_cmd", "plot_cmd"),
+    "runs": ("tapegrad.cli.runs_cmd", "runs_cmd"),
+    "predict": ("tapegrad.cli.predict_cmd", "predict_cmd"),
+    "evaluate": ("tapegrad.cli.predict_cmd", "evaluate_cmd"),
 }
 
 
@@ -83,13 +87,24 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="tapegrad")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """tapegrad: a small autograd engine on numpy, in PyTorch's vocabulary.
 
     \b
     tapegrad train [CONFIG] [KEY=VALUE ...]   train from a YAML config (default: the blog's)
     tapegrad gradcheck [--op NAME]            numeric vs analytic gradients of every op
     tapegrad graph [CONFIG]                   print the grad_fn chain of a computation
+    tapegrad plot RUN_DIR... [--out FILE.png] loss curves of runs (terminal or PNG)
+    tapegrad runs DIR                         table of the runs under DIR (e.g. a sweep)
+    tapegrad predict RUN_DIR DATA.csv         predictions of a trained model, as CSV
+    tapegrad evaluate RUN_DIR [DATA.csv]      loss and accuracy or R2 of a trained model
     """
+    if ctx.invoked_subcommand is None:  # bare `tapegrad`: the help, and success
+        click.echo(ctx.get_help())

@@ -7,13 +7,21 @@ prints the summary. Results go to stdout; the run's header and warnings go to st
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from tapegrad.train import EpochEnded, Event, RunResult, RunStarted, RunWarning
 from tapegrad.train.outputs import to_json
@@ -31,7 +39,15 @@ def epoch_line(event: EpochEnded) -> str:
     line = f"epoch {event.epoch:>{width}}  loss {event.loss:.4e}"
     if event.accuracy is not None:
         line += f"  accuracy {event.accuracy:.4f}"
-    return line
+    return line + val_text(event)
+
+
+def val_text(event: EpochEnded) -> str:
+    """``  val_loss 1.2345e+02  val_accuracy 0.9000`` (empty without validation data)."""
+    text = f"  val_loss {event.val_loss:.4e}" if event.val_loss is not None else ""
+    if event.val_accuracy is not None:
+        text += f"  val_accuracy {event.val_accuracy:.4f}"
+    return text
 
 
 def header_line(event: RunStarted) -> str:
@@ -40,9 +56,10 @@ def header_line(event: RunStarted) -> str:
     model = " -> ".join(map(str, event.layer_sizes))
     batch = c["train.batch_size"] or "full"
     verb = f"resuming after epoch {event.start_epoch}:" if event.start_epoch else "training"
+    held_out = f" (+{event.val_samples} for validation)" if event.val_samples else ""
     return (
         f"{verb} {model} {c['model.activation']} ({event.parameters} parameters) "
-        f"on {event.samples} {c['data.kind']} samples: {c['train.loss']}, "
+        f"on {event.samples} {c['data.kind']} samples{held_out}: {c['train.loss']}, "
         f"{c['train.optimizer']} lr {c['train.lr']:g}, batch {batch}, {c['train.epochs']} epochs"
     )
 
@@ -61,36 +78,78 @@ def summary_lines(result: RunResult) -> list[str]:
     ]
     if result.final_accuracy is not None:
         lines.append(f"accuracy    {result.final_accuracy:.4f}")
-    lines.append(f"wall time   {result.seconds:.3f} s  ({result.epochs_per_second:,.0f} epochs/s)")
+    lines += validation_lines(result)
+    lines.append(f"wall time   {result.seconds:.3f} s  ({speed_text(result)})")
     if result.out_dir:
         lines.append(f"saved to    {result.out_dir}")
     return lines
 
 
+def validation_lines(result: RunResult) -> list[str]:
+    """Final and best validation loss, validation accuracy, why the run stopped early, and
+    the epoch ``best.npz`` holds."""
+    figures, lines = result.validation_summary(), []
+    if "final_val_loss" in figures:
+        lines.append(f"val loss    {figures['final_val_loss']:.4e}  (epoch {result.epochs_done})")
+    if "best_val_loss" in figures:
+        epoch = figures["best_val_epoch"]
+        lines.append(f"best val    {figures['best_val_loss']:.4e}  (epoch {epoch})")
+    if "final_val_accuracy" in figures:
+        lines.append(f"val acc     {figures['final_val_accuracy']:.4f}")
+    if result.stop_reason:
+        lines.append(f"stopped     {result.stop_reason.removeprefix('stopped ')}")
+    best_model = result.notes.get("best_model")
+    if best_model:
+        lines.append(f"best model  best.npz: epoch {best_model['epoch']} ({best_model['monitor']})")
+    return lines
+
+
+def speed_text(result: RunResult) -> str:
+    """``5,606 epochs/s``, or ``2.5 s/epoch`` for runs slower than one epoch per second."""
+    speed = result.epochs_per_second
+    if 0 < speed < 1:
+        return f"{1 / speed:,.1f} s/epoch"
+    return f"{speed:,.0f} epochs/s"
+
+
 def loss_curve(
-    losses: Sequence[float], width: int = 60, height: int = 6, ascii: bool = False
+    losses: Sequence[float],
+    width: int = 60,
+    height: int = 6,
+    ascii: bool = False,
+    label_format: str = ".4e",
 ) -> list[str]:
-    """A small bar chart of the loss per epoch (log scale when it spans over two decades)."""
+    """A small bar chart of the loss per epoch (log scale when it spans over two decades);
+    ``width`` bars, each line at most ``width + 12`` characters. The labels are the largest
+    and smallest loss, in the summary's precision."""
     values = np.array([v for v in losses if math.isfinite(v)], dtype=np.float64)
     if len(values) < 2:
         return []
     log = bool(values.min() > 0 and values.max() / values.min() > 100)
-    columns = _resample(np.log10(values) if log else values, width)
-    low, high = columns.min(), columns.max()
+    scaled = np.log10(values) if log else values
+    columns = _resample(scaled, max(1, width))
+    low, high = scaled.min(), scaled.max()
     span = (high - low) or 1.0
     levels = np.round((columns - low) / span * (height * 8 - 1)).astype(int) + 1
     blocks = ASCII_BLOCKS if ascii else BLOCKS
-    top, bottom = (10**high, 10**low) if log else (high, low)
-    labels = [f"{top:.2e}", *[""] * (height - 2), f"{bottom:.2e}"]
+    top, bottom = format(values.max(), label_format), format(values.min(), label_format)
+    labels = [top, *[""] * (height - 2), bottom]
     rows = []
     for row in range(height - 1, -1, -1):
         cells = np.clip(levels - row * 8, 0, 8)
         bars = "".join(blocks[c] for c in cells)
-        rows.append(f"{labels[height - 1 - row]:>9} |{bars}".rstrip())
+        rows.append(f"{labels[height - 1 - row]:>10} |{bars}".rstrip())
     scale = "log scale, " if log else ""
-    rows.append(f"{'':>9} +{'-' * len(columns)}")
-    rows.append(f"{'':>10}loss ({scale}epochs 1-{len(losses)})")
+    rows.append(f"{'':>10} +{'-' * len(columns)}")
+    footer = f"loss ({scale}epochs 1-{len(losses)})"
+    indent = " " * 12 if len(footer) <= len(columns) else ""
+    rows.append(indent + footer)
     return rows
+
+
+def chart_width(columns: int) -> int:
+    """Bars that fit a terminal ``columns`` wide (the labels take 12), at most 60."""
+    return max(10, min(60, columns - 12))
 
 
 def _resample(values: np.ndarray, width: int) -> np.ndarray:
@@ -130,7 +189,9 @@ class PlainRenderer:
         """Print the summary (and the curve)."""
         lines = summary_lines(result)
         if self.curve:
-            lines += ["", *loss_curve(result.losses, ascii=not can_draw_blocks(self.out))]
+            width = chart_width(shutil.get_terminal_size().columns)
+            ascii_only = not can_draw_blocks(self.out)
+            lines += ["", *loss_curve(result.losses, width, ascii=ascii_only)]
         print("\n".join(lines), file=self.out, flush=True)
 
 
@@ -158,6 +219,9 @@ class JsonRenderer:
             record: dict[str, Any] = {"epoch": event.epoch, "loss": event.loss}
             if event.accuracy is not None:
                 record["accuracy"] = event.accuracy
+            for name in ("val_loss", "val_accuracy"):
+                if getattr(event, name) is not None:
+                    record[name] = getattr(event, name)
             print(to_json(record), file=self.out, flush=True)
 
     def finish(self, result: RunResult) -> None:
@@ -176,6 +240,8 @@ class RichRenderer:
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
             console=console,
             transient=True,
         )
@@ -196,6 +262,7 @@ class RichRenderer:
         self.progress.update(self.task, completed=event.epoch, loss=f"{event.loss:.4e}")
         if event.log:
             self.progress.console.print(epoch_line(event), highlight=False)
+            self.progress.refresh()  # the bar shows the epoch just printed, not an older one
 
     def finish(self, result: RunResult) -> None:
         """Stop the progress bar and print the summary and the curve."""
@@ -203,7 +270,7 @@ class RichRenderer:
         style = "green" if result.status == "ok" else "red"
         for line in summary_lines(result):
             self.console.print(line, style=style if line.startswith("final") else None)
-        curve = loss_curve(result.losses)
+        curve = loss_curve(result.losses, chart_width(self.console.width))
         if curve:
             self.console.print()
             for line in curve:

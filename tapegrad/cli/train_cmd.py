@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -14,7 +15,8 @@ from typing import Any
 
 import click
 
-from tapegrad.cli import signals
+from tapegrad.cli import signals, train_args
+from tapegrad.cli.command import PlainErrorCommand
 from tapegrad.cli.render import is_terminal, stderr_console, stdout_console
 from tapegrad.cli.render_train import JsonRenderer, PlainRenderer, QuietRenderer, RichRenderer
 from tapegrad.cli.signals import STOP_SIGNALS, StopRequest, stop_on_signals
@@ -28,7 +30,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 hooks.pause("import")  # tests: a signal while the command's modules load
 
 
-@click.command("train", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    "train", cls=PlainErrorCommand, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.argument("args", nargs=-1, metavar="[CONFIG] [KEY=VALUE]...")
 @click.option("--out", metavar="DIR", help="Write the run's files to DIR (sets output.dir).")
 @click.option(
@@ -36,7 +40,8 @@ hooks.pause("import")  # tests: a signal while the command's modules load
     "resume_dir",
     metavar="RUN_DIR",
     help="Continue the run saved in RUN_DIR (its config, model, optimizer and random state); "
-    "only train.epochs, train.log_every and train.checkpoint_every may be overridden.",
+    "only train.epochs, train.log_every, train.checkpoint_every and train.threads may be "
+    "overridden (and data.path, to say where the data moved).",
 )
 @click.option(
     "--overwrite", is_flag=True, help="Replace the run files in a non-empty output directory."
@@ -52,6 +57,17 @@ hooks.pause("import")  # tests: a signal while the command's modules load
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option(
+    "--sweep",
+    "sweeps",
+    multiple=True,
+    metavar="KEY=V1,V2",
+    help="Run one training per combination of values (YAML values: model.hidden=[8],[16]), "
+    "each in DIR/KEY=VALUE,...; repeatable; needs --out DIR. Sweeping again resumes.",
+)
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="--sweep: runs at a time (separate processes).")  # fmt: skip
+@click.option("--config", "config_flag", hidden=True, help="Refused with a hint (see train_args).")
 def train(
     args: tuple[str, ...],
     out: str | None,
@@ -62,11 +78,14 @@ def train(
     quiet: bool,
     print_config: bool,
     debug: bool,
+    sweeps: tuple[str, ...] = (),
+    jobs: int = 1,
+    config_flag: str | None = None,
 ) -> None:
     """Train a model from a YAML experiment config (no CONFIG: the blog's experiment).
 
     Overrides are dotted keys with YAML values, e.g.
-    train.epochs=500 model.hidden=[64,64] seed=3.
+    train.epochs=500 model.hidden=[64,64] train.lr=1e-5 seed=3.
 
     \b
     Ctrl-C or SIGTERM stops after the current step and saves the run (a second one stops
@@ -80,6 +99,9 @@ def train(
     """
     stop = StopRequest()
     options = Options(out, resume_dir, overwrite, detect_anomaly, as_json, quiet, print_config)
+    options = dataclasses.replace(options, sweeps=sweeps, jobs=jobs)
+    if config_flag is not None:
+        _fail(train_args.config_flag_hint(config_flag), EXIT_USAGE, debug)
     try:
         with stop_on_signals(stop):
             code = _train(args, options, stop, debug)
@@ -114,6 +136,8 @@ class Options:
     as_json: bool
     quiet: bool
     print_config: bool
+    sweeps: tuple[str, ...] = ()
+    jobs: int = 1
 
 
 def _train(args: tuple[str, ...], options: Options, stop: StopRequest, debug: bool) -> int:
@@ -133,6 +157,10 @@ def _train(args: tuple[str, ...], options: Options, stop: StopRequest, debug: bo
 
     else:
         path, overrides = split_args(args)
+        if options.sweeps:
+            from tapegrad.cli.sweep_cmd import sweep
+
+            return sweep(path, overrides, options, stop)
         values = {"output.dir": options.out} if options.out is not None else {}
         with stop.armed():
             config = load_config(path, overrides, values)
@@ -156,7 +184,22 @@ def _train(args: tuple[str, ...], options: Options, stop: StopRequest, debug: bo
     finally:
         getattr(renderer, "close", lambda: None)()
     renderer.finish(result)
+    if not stop():  # after Ctrl-C the user wants out, not a picture
+        _draw_loss_png(result)
     return _report(result, stop, debug, anomaly)
+
+
+def _draw_loss_png(result: RunResult) -> None:
+    """RUN_DIR/loss.png when matplotlib is installed; a failure is a warning, never an error.
+    Not when run files could not be saved (a full disk)."""
+    if not result.out_dir or not result.losses or result.files_not_saved:
+        return
+    from tapegrad.train.plot import save_run_png
+
+    try:
+        save_run_png(result.out_dir)
+    except Exception as exc:  # noqa: BLE001 - a picture never fails a run that trained
+        click.echo(f"warning: could not draw loss.png ({type(exc).__name__}: {exc})", err=True)
 
 
 def _check_resume_usage(args: Sequence[str], options: Options) -> None:
@@ -165,7 +208,11 @@ def _check_resume_usage(args: Sequence[str], options: Options) -> None:
             f"command line: --resume takes its config from RUN_DIR/config.yaml; got {args[0]!r}"
             " (give only KEY=VALUE overrides)"
         )
-    for flag, given in (("--out", options.out is not None), ("--overwrite", options.overwrite)):
+    for flag, given in (
+        ("--out", options.out is not None),
+        ("--overwrite", options.overwrite),
+        ("--sweep", bool(options.sweeps)),
+    ):
         if given:
             raise ConfigError(f"command line: {flag} cannot be combined with --resume")
 
@@ -213,10 +260,9 @@ def _saved(result: RunResult) -> str:
 
 
 def split_args(args: Sequence[str]) -> tuple[Path | None, list[str]]:
-    """``[CONFIG] [KEY=VALUE ...]``: the first argument is the config unless it is an override."""
-    if args and ("=" not in args[0] or _is_file(args[0])):
-        return Path(args[0]), list(args[1:])
-    return None, list(args)
+    """``[CONFIG] [KEY=VALUE ...]``: the config is the one argument that is not an override
+    (first, or after the overrides); a bare key gets a hint (see ``train_args``)."""
+    return train_args.split_args(args)
 
 
 def _is_file(text: str) -> bool:

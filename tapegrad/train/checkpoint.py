@@ -18,7 +18,7 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,21 +33,24 @@ from tapegrad.train.checkpoint_entries import (
     load_arrays,
 )
 from tapegrad.train.checkpoint_state import check_optimizer
-from tapegrad.train.config import load_config, parse_overrides
+from tapegrad.train.config import PATH_KEYS, load_config, parse_overrides
 from tapegrad.train.errors import COMMAND_LINE, ConfigError, clip
 from tapegrad.train.outputs import CHECKPOINT_FILE, CONFIG_FILE
-from tapegrad.train.schema import Config
+from tapegrad.train.schema import SCHEMA, Config
 
 FORMAT = "tapegrad-checkpoint/1"
+BASE_HISTORY = ("loss", "accuracy", "time")
 #: Keys a resumed run may change: they do not alter the trajectory of the epochs it runs.
-RESUMABLE_KEYS = ("train.epochs", "train.log_every", "train.checkpoint_every")
+RESUMABLE_KEYS = ("train.epochs", "train.log_every", "train.checkpoint_every", "train.threads")
 #: Statuses a run can be resumed from (a diverged or failed run would repeat its failure).
 RESUMABLE_STATUSES = ("ok", "interrupted")
 #: The fields of the meta record, all required (an unknown one is refused).
 META_FIELDS = (
     "format", "status", "config", "data_digest", "classification", "optimizer", "rng", "step",
-    "total", "correct", "seconds",
+    "total", "correct", "seconds", "callbacks",
 )  # fmt: skip
+#: Meta fields older checkpoints do not have.
+OPTIONAL_FIELDS = ("callbacks",)
 #: Meta fields that count something, so are never negative.
 COUNTERS = ("step", "correct", "seconds")
 
@@ -72,6 +75,11 @@ class Snapshot:
     correct: int = 0
     seconds: float = 0.0
     classification: bool = False
+    #: Per-epoch figures beyond loss and accuracy (``val_loss``), as ``history.<name>``.
+    extra: dict[str, list[float | None]] = field(default_factory=dict)
+    #: The end-of-epoch callbacks' JSON state by name, and their arrays (``best.0.weight``).
+    callbacks: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def epochs_done(self) -> int:
@@ -111,6 +119,10 @@ def pack(snapshot: Snapshot) -> dict[str, np.ndarray]:
     arrays["history.loss"] = np.array(snapshot.losses, dtype=np.float64)
     arrays["history.accuracy"] = np.array(accuracies, dtype=np.float64)
     arrays["history.time"] = np.array(snapshot.times, dtype=np.float64)
+    for name, values in snapshot.extra.items():
+        cells = [math.nan if v is None else v for v in values]
+        arrays[f"history.{name}"] = np.array(cells, dtype=np.float64)
+    arrays.update({k: np.asarray(v) for k, v in snapshot.arrays.items()})
     meta = {
         "format": FORMAT,
         "status": snapshot.status,
@@ -124,6 +136,8 @@ def pack(snapshot: Snapshot) -> dict[str, np.ndarray]:
         "correct": snapshot.correct,
         "seconds": snapshot.seconds,
     }
+    if snapshot.callbacks:
+        meta["callbacks"] = snapshot.callbacks
     arrays["meta"] = np.array(json.dumps(meta))
     return arrays
 
@@ -170,7 +184,9 @@ def unpack(arrays: Mapping[str, np.ndarray], path: Path) -> Snapshot:
     meta = _meta(arrays, path)
     field_ = _Fields(meta, path)
     history = [_float_array(arrays, f"history.{n}", path) for n in ("loss", "accuracy", "time")]
-    if len({len(h) for h in history}) != 1:
+    names = [k[8:] for k in arrays if k.startswith("history.") and k[8:] not in BASE_HISTORY]
+    extra = {name: _float_array(arrays, f"history.{name}", path) for name in names}
+    if len({len(h) for h in [*history, *extra.values()]}) != 1:
         raise _damaged(path, "history arrays of different lengths")
     losses, accuracies, times = (h.tolist() for h in history)
     classification = field_.get("classification", bool)
@@ -190,6 +206,9 @@ def unpack(arrays: Mapping[str, np.ndarray], path: Path) -> Snapshot:
         correct=field_.get("correct", int),
         seconds=float(field_.get("seconds", (int, float))),
         classification=classification,
+        extra={k: [None if math.isnan(v) else v for v in a.tolist()] for k, a in extra.items()},
+        callbacks=field_.get("callbacks", dict, optional=True) or {},
+        arrays={k: v for k, v in arrays.items() if k.startswith("best.")},
     )
 
 
@@ -271,7 +290,7 @@ def load_run(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: no such run directory")
-    changed = [k for k in parse_overrides(overrides) if k not in RESUMABLE_KEYS]
+    changed = [k for k in parse_overrides(overrides) if k not in (*RESUMABLE_KEYS, *PATH_KEYS)]
     if changed:
         raise ConfigError(
             f"{COMMAND_LINE}: {changed[0]} cannot change when resuming (only "
@@ -281,6 +300,7 @@ def load_run(
     if not os.path.lexists(config_path):  # anything else there: the bounded read names it
         raise ConfigError(f"{run_dir}: not a run directory (no config.yaml)")
     config = load_config(config_path, overrides, {"output.dir": str(run_dir)})
+    _data_files_exist(config, run_dir)
     snapshot = read(run_dir / CHECKPOINT_FILE, config)
     _same_config(config, snapshot, config_path)
     check_optimizer(config, snapshot.optimizer, run_dir / CHECKPOINT_FILE)
@@ -288,12 +308,25 @@ def load_run(
     return config, snapshot
 
 
+def _data_files_exist(config: Config, run_dir: Path) -> None:
+    for key in PATH_KEYS:
+        path = config.get(key)
+        if path is not None and not os.path.lexists(path):
+            raise ConfigError(
+                f"{run_dir}: {key} {clip(str(path))} is not there (moved?); say where it is "
+                f"now with {key}=NEW_PATH (it must hold the same data)"
+            )
+
+
 def _same_config(config: Config, snapshot: Snapshot, config_path: Path) -> None:
-    ignored = {*RESUMABLE_KEYS, "output.dir"}
+    # Data files may move (data.path=...): the data's digest, checked later, must still match.
+    ignored = {*RESUMABLE_KEYS, *PATH_KEYS, "output.dir"}
     for key in dict.fromkeys([*config.values, *snapshot.config]):
         if key in ignored:
             continue
         ours, saved = config.get(key), snapshot.config.get(key)
+        if key not in snapshot.config and key in SCHEMA and ours == SCHEMA[key].default:
+            continue  # a key added since the checkpoint was saved, at its old behaviour
         if ours != saved:
             raise ConfigError(
                 f"{config_path}: {key} is {json.dumps(ours)} but the checkpoint was trained "

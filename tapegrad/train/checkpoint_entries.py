@@ -34,7 +34,7 @@ HISTORY = ("history.loss", "history.accuracy", "history.time")
 #: Optimizer buffers per ``train.optimizer`` (SGD keeps one only when momentum is set).
 BUFFERS = {"adam": ("exp_avg", "exp_avg_sq"), "sgd": ("momentum_buffer",), "manual": ()}
 _NAME = re.compile(
-    r"meta|history\.(loss|accuracy|time)|model\.\d+\.(weight|bias)"
+    r"meta|history\.(loss|accuracy|time|val_loss|val_accuracy)|(model|best)\.\d+\.(weight|bias)"
     r"|optim\.\d+\.(exp_avg|exp_avg_sq|momentum_buffer)"
 )
 
@@ -103,9 +103,10 @@ def _check_fixed(entries: Mapping[str, Entry], path: Path) -> None:
         raise damaged(path, "no meta record")
     if meta is not None and meta.nbytes > MAX_META_BYTES:
         raise damaged(path, f"the meta record is {memory.human(meta.nbytes)}")
-    for name in HISTORY:
-        entry = entries.get(name)
-        if entry is not None and (len(entry.shape) != 1 or entry.dtype != HISTORY_DTYPE):
+    for name, entry in entries.items():
+        if not name.startswith("history."):
+            continue
+        if len(entry.shape) != 1 or entry.dtype != HISTORY_DTYPE:
             raise damaged(path, f"no 1-d float array {name!r}")
 
 
@@ -134,6 +135,9 @@ def check_layout(entries: Mapping[str, Entry], config: Config, path: Path) -> No
     model = {k[6:]: e for k, e in entries.items() if k.startswith("model.")}
     shapes = model_shapes(config, model)
     check_model_arrays(shapes, model, path)
+    best = {k[5:]: e for k, e in entries.items() if k.startswith("best.")}
+    if best:
+        check_model_arrays(shapes, best, path)
     optimizer = {k: e for k, e in entries.items() if k.startswith("optim.")}
     _check_buffers(optimizer, list(shapes.values()), config, path)
 

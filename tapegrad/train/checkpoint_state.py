@@ -60,9 +60,23 @@ def check_optimizer(config: Config, optimizer: Mapping[str, Any] | None, path: P
     _check_state(optimizer["state"], config, len(expected[0]["params"]), path)
 
 
+# param_group flags the optimizers gained later (PyTorch's foreach/fused/...): a checkpoint
+# written before lacks them, and resumes as PyTorch's ``__setstate__`` would: with these defaults.
+_LATER_FLAGS = {
+    "foreach": None,
+    "fused": None,
+    "differentiable": False,
+    "capturable": False,
+    "maximize": False,
+    "decoupled_weight_decay": False,
+}
+
+
 def _compare(saved: Any, expected: Any, field: str, path: Path) -> None:
     if isinstance(expected, dict) and isinstance(saved, dict):
         for key in dict.fromkeys([*expected, *saved]):
+            if key not in saved and key in _LATER_FLAGS and _same(_LATER_FLAGS[key], expected[key]):
+                continue  # an older checkpoint: the flag keeps its default
             if key not in saved or key not in expected:
                 what = "is missing from" if key not in saved else "is not a field of"
                 raise ConfigError(f"{path}: optimizer {field}.{clip(str(key))} {what} the state")

@@ -13,6 +13,7 @@ under ``MAX_DEPTH`` and no mapping repeats a key (PyYAML would keep the last one
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tapegrad.train.validation import resolve
 
 __all__ = [
     "COMMAND_LINE",
+    "PATH_KEYS",
     "SCHEMA",
     "Config",
     "ConfigError",
@@ -51,9 +53,35 @@ _Dumper.add_representer(
 )
 
 
-def dump_config(config: Config) -> str:
-    """The resolved config as YAML text (loadable again with ``load_config``)."""
+#: Keys holding file paths (relative to the config file that holds them).
+PATH_KEYS = ("data.path", "data.val_path")
+
+
+def dump_config(config: Config, relative_to: str | Path | None = None) -> str:
+    """The resolved config as YAML text (loadable again with ``load_config``).
+
+    With ``relative_to`` (the directory the text will be saved in), data file paths are
+    written relative to it when they share more than the filesystem root with it, so a
+    project moved as a whole (data and runs together) still finds its data.
+    """
+    if relative_to is not None:
+        values = {k: _relative(v, Path(relative_to)) if k in PATH_KEYS else v
+                  for k, v in config.values.items()}  # fmt: skip
+        config = Config(values, config.path, config.sources)
     return yaml.dump(config.to_dict(), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+
+
+def _relative(value: Any, directory: Path) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        target, base = Path(value).resolve(), directory.resolve()
+        common = Path(os.path.commonpath([target, base]))
+        if common == Path(common.anchor):  # nothing shared but "/": the absolute path is safer
+            return value
+        return os.path.relpath(target, base)
+    except (OSError, ValueError):  # another drive, or a path that cannot be resolved
+        return value
 
 
 # ----------------------------------------------------------------------------- loading
@@ -261,7 +289,7 @@ def _known_key(key: str, where: str) -> str:
         hint = [leaves[c] for c in close]
     else:
         candidates = list(SCHEMA) if "." in key else _top_level()
-        hint = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+        hint = _leaf_matches(key) or difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
     if hint:
         suggestion = f"; did you mean {hint[0]}?"
     elif section in SECTIONS:
@@ -269,6 +297,17 @@ def _known_key(key: str, where: str) -> str:
     else:
         suggestion = f"; valid top-level keys: {', '.join(_top_level())}"
     raise ConfigError(f"{where}: unknown key {key}{suggestion}")
+
+
+def _leaf_matches(key: str) -> list[str]:
+    """Dotted keys whose last part is ``key`` or close to it (``epochs`` -> train.epochs)."""
+    leaves: dict[str, str] = {}
+    for dotted in SCHEMA:
+        leaves.setdefault(dotted.rsplit(".", 1)[-1], dotted)
+    if "." in key:
+        return []
+    close = difflib.get_close_matches(key, list(leaves), n=1, cutoff=0.8)
+    return [leaves[c] for c in close]
 
 
 def _keys_of(section: str) -> list[str]:

@@ -21,11 +21,14 @@ from tapegrad.train.schema import CSV, LINEAR, SPIRALS, Config
 
 @dataclass(frozen=True)
 class Dataset:
-    """Inputs ``x`` (n, d_in) float32; targets ``y`` (n, d_out) float32 or (n,) int64 labels."""
+    """Inputs ``x`` (n, d_in) float32; targets ``y`` (n, d_out) float32 or (n,) int64 labels;
+    a CSV's column names (all, in file order) and its target columns' names."""
 
     x: np.ndarray
     y: np.ndarray
     n_classes: int | None = None
+    columns: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -114,9 +117,10 @@ def read_csv(
         raise ConfigError(f"{path}: no input columns left after taking the target column(s)")
     table = np.frombuffer(rows, dtype=np.float64).reshape(-1, width)
     x = table[:, features].astype(np.float32)
+    named = {"columns": tuple(names), "targets": tuple(names[i] for i in targets)}
     if not classify:
-        return Dataset(x, table[:, targets].astype(np.float32))
-    return Dataset(x, *_labels(path, names, targets, table))
+        return Dataset(x, table[:, targets].astype(np.float32), **named)
+    return Dataset(x, *_labels(path, names, targets, table), **named)
 
 
 def _read_rows(path: Path, header: bool) -> tuple[list[str], array]:

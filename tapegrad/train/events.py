@@ -26,11 +26,13 @@ class RunStarted:
     parameters: int
     classification: bool
     start_epoch: int = 0
+    val_samples: int = 0  # held out for validation (``samples`` are the training part)
 
 
 @dataclass  # not frozen: a frozen dataclass takes 4x longer to make, and one is made every epoch
 class EpochEnded:
-    """Emitted after every epoch; ``log`` marks the ``train.log_every`` boundaries."""
+    """Emitted after every epoch; ``log`` marks the ``train.log_every`` boundaries;
+    ``val_loss``/``val_accuracy`` are set when the run has validation data."""
 
     epoch: int
     epochs: int
@@ -38,6 +40,8 @@ class EpochEnded:
     accuracy: float | None
     seconds: float
     log: bool
+    val_loss: float | None = None
+    val_accuracy: float | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,15 @@ import numpy as np
 import tapegrad as tg
 from tapegrad import nn, optim
 from tapegrad.train import memory
-from tapegrad.train.checkpoint import Snapshot, check_model_arrays, data_digest
+from tapegrad.train.callbacks import TrainerCallback
+from tapegrad.train.checkpoint import Snapshot, check_model_arrays
 from tapegrad.train.data import Dataset, make_dataset
 from tapegrad.train.errors import ConfigError
 from tapegrad.train.events import Callback, EpochEnded, Event, Interruptible, StopCheck
+from tapegrad.train.heldout import DataInfo, prepare_data, run_digest
 from tapegrad.train.model import LOSSES, SUMMED_LOSSES, build_model, state_arrays
 from tapegrad.train.outputs import RunFileError
+from tapegrad.train.plugins import make_callbacks
 from tapegrad.train.result import DIVERGED, FAILED, INTERRUPTED, OK, RunResult
 from tapegrad.train.schema import Config
 from tapegrad.train.updates import ManualUpdate, make_updater
@@ -61,15 +64,28 @@ class Trainer:
 
     ``train`` runs epochs until ``train.epochs`` are done or something stops it; between
     any two steps the state is complete, so ``snapshot`` can be saved and, restored into a
-    fresh Trainer, continues the run exactly (same losses, bit for bit).
+    fresh Trainer, continues the run exactly (same losses, bit for bit). ``held_out`` is the
+    validation data, ``callbacks`` run at the end of every epoch (see ``callbacks``), ``info``
+    describes the data's columns and scaling (``data.json``).
     """
 
-    def __init__(self, model: nn.Module, data: Dataset, config: Config) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        data: Dataset,
+        config: Config,
+        held_out: Dataset | None = None,
+        callbacks: Sequence[TrainerCallback] = (),
+        info: DataInfo | None = None,
+    ) -> None:
         self.model, self.data, self.config = model, data, config
+        self.held_out, self.callbacks, self.info = held_out, list(callbacks), info
         self.loss_fn = LOSSES[config["train.loss"]]
         self.summed = config["train.loss"] in SUMMED_LOSSES
         self.updater = make_updater(model, config)
         self.result = RunResult(OK, config["train.epochs"], model=model)
+        self.columns = [name for callback in self.callbacks for name in callback.columns]
+        self.result.extra = {name: [] for name in self.columns}
         self.position = Position()
         self._critical = False  # True while parameters or the history change
         self._digest: str | None = None
@@ -100,11 +116,13 @@ class Trainer:
         except Exception as exc:  # noqa: BLE001 - finished epochs must still be saved
             self._failed(exc)
         result.seconds = time.perf_counter() - start
+        for callback in self.callbacks:
+            result.notes.update(callback.summary())
         return result
 
     def _epochs(self, emit: Callback, should_stop: StopCheck, start: float) -> None:
         result, stop_on_nonfinite = self.result, self.config["train.stop_on_nonfinite"]
-        while result.epochs_done < result.epochs:
+        while result.epochs_done < result.epochs and result.stop_reason is None:
             for x, y, size in self._batches():
                 if should_stop():
                     self._stopped()
@@ -150,17 +168,28 @@ class Trainer:
 
     def _record(self, loss: float, accuracy: float | None, start: float, emit: Callback) -> None:
         result = self.result
-        seconds = round(time.perf_counter() - start, 6)
+        epoch, log_every = result.epochs_done + 1, self.config["train.log_every"]
+        event = EpochEnded(epoch, result.epochs, loss, accuracy, 0.0, epoch % log_every == 0)
+        for callback in self.callbacks:  # validation figures: nothing a checkpoint holds
+            callback.measure(self, event)
+        event.seconds = seconds = round(time.perf_counter() - start, 6)
         self._critical = True
         result.losses.append(loss)
         if self.data.n_classes is not None:
             result.accuracies.append(accuracy)
+        for name in self.columns:
+            result.extra[name].append(getattr(event, name))
         result.times.append(seconds)
         result.seconds = seconds
         self.position = Position()
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, event)
         self._critical = False
-        epoch, log_every = result.epochs_done, self.config["train.log_every"]
-        emit(EpochEnded(epoch, result.epochs, loss, accuracy, seconds, epoch % log_every == 0))
+        emit(event)
+
+    def request_stop(self, reason: str) -> None:
+        """End the run after this epoch (a callback's request, e.g. early stopping)."""
+        self.result.stop_reason = reason
 
     def _stopped(self, resumable: bool = True) -> None:
         result, step = self.result, self.position.step
@@ -202,7 +231,7 @@ class Trainer:
     def data_digest(self) -> str:
         """The data's SHA-256 (computed once: the data never change during a run)."""
         if self._digest is None:
-            self._digest = data_digest(self.data.x, self.data.y)
+            self._digest = run_digest(self.data, self.held_out)
         return self._digest
 
     def snapshot(self) -> Snapshot:
@@ -227,6 +256,9 @@ class Trainer:
             correct=p.correct,
             seconds=result.seconds,
             classification=self.data.n_classes is not None,
+            extra={name: list(values) for name, values in result.extra.items()},
+            callbacks={c.name: c.state() for c in self.callbacks if c.state() is not None},
+            arrays={k: v for c in self.callbacks for k, v in c.arrays().items()},
         )
 
     def restore(self, snapshot: Snapshot, where: Path) -> None:
@@ -250,8 +282,22 @@ class Trainer:
         result.seconds, result.start_epoch = snapshot.seconds, snapshot.epochs_done
         p = self.position
         p.step, p.total, p.correct = snapshot.step, snapshot.total, snapshot.correct
-        if not 0 <= p.step < self.steps_per_epoch:
+        # step == steps_per_epoch: stopped after the epoch's last step, before it was recorded
+        if not 0 <= p.step <= self.steps_per_epoch:
             raise ConfigError(f"{where}: step {p.step} is outside an epoch")
+        self._restore_callbacks(snapshot, where)
+
+    def _restore_callbacks(self, snapshot: Snapshot, where: Path) -> None:
+        if set(snapshot.extra) != set(self.columns):
+            found = ", ".join(snapshot.extra) or "none"
+            raise ConfigError(
+                f"{where}: the checkpoint's per-epoch figures ({found}) are not the run's "
+                f"({', '.join(self.columns) or 'none'})"
+            )
+        self.result.extra = {name: list(snapshot.extra[name]) for name in self.columns}
+        for callback in self.callbacks:
+            state = snapshot.callbacks.get(callback.name)
+            callback.load_state(self, state, snapshot.arrays, where)
 
     def _restore_optimizer(self, snapshot: Snapshot, where: Path) -> None:
         is_optimizer = isinstance(self.updater, optim.Optimizer)
@@ -268,12 +314,16 @@ class Trainer:
         """The history as metrics.csv rows."""
         result = self.result
         accuracies = result.accuracies or [None] * result.epochs_done
-        return [
+        rows = [
             {"epoch": i, "loss": loss, "accuracy": accuracy, "seconds": seconds}
             for i, (loss, accuracy, seconds) in enumerate(
                 zip(result.losses, accuracies, result.times), 1
             )
         ]
+        for name, values in result.extra.items():
+            for row, value in zip(rows, values):
+                row[name] = value
+        return rows
 
 
 def _never() -> bool:
@@ -333,6 +383,9 @@ def prepare(config: Config) -> Trainer:
     tg.manual_seed(config["seed"])
     data = make_dataset(config)
     memory.check(memory.estimate_model(config, data.n, data.d_in, data.d_out), config)
+    # The split is drawn here, between the data and the weights: a resume draws it again.
+    prepared = prepare_data(data, config)
     sizes = [data.d_in, *config["model.hidden"], data.d_out]
     model = build_model(sizes, config["model.activation"], config["model.init"])
-    return Trainer(model, data, config)
+    callbacks = make_callbacks(config, prepared.held_out)
+    return Trainer(model, prepared.train, config, prepared.held_out, callbacks, prepared.info)

@@ -33,9 +33,13 @@ METRICS_FILE = "metrics.csv"
 MODEL_FILE = "model.npz"
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_FILE = "checkpoint.npz"
+BEST_FILE = "best.npz"
+DATA_FILE = "data.json"
 #: Files of an earlier run that --overwrite removes (config and metrics are rewritten anyway).
-STALE_FILES = (MODEL_FILE, CHECKPOINT_FILE, SUMMARY_FILE)
-RUN_FILES = (CONFIG_FILE, METRICS_FILE, MODEL_FILE, CHECKPOINT_FILE, SUMMARY_FILE)
+STALE_FILES = (MODEL_FILE, CHECKPOINT_FILE, SUMMARY_FILE, BEST_FILE, DATA_FILE)
+RUN_FILES = (
+    CONFIG_FILE, METRICS_FILE, MODEL_FILE, CHECKPOINT_FILE, SUMMARY_FILE, BEST_FILE, DATA_FILE,
+)  # fmt: skip
 TEMP_SUFFIX = ".tmp"
 
 
@@ -219,15 +223,17 @@ class RunDirectory:
         overwrite: bool = False,
         where: str = "output.dir",
         lock: RunLock | None = None,
+        texts: Mapping[str, str] | None = None,
     ) -> RunDirectory:
         """Start a run in ``directory``; with ``overwrite``, first remove an old run's files.
 
-        ``lock`` is the directory's lock from ``lock_output_dir`` (taken here if None).
+        ``lock`` is the directory's lock from ``lock_output_dir`` (taken here if None);
+        ``texts`` are more files written with config.yaml (name -> text).
         """
         if lock is None:
             lock, _ = lock_output_dir(directory, overwrite, where)
         try:
-            return cls._start(Path(directory), config, columns, overwrite, lock, where)
+            return cls._start(Path(directory), config, columns, overwrite, lock, where, texts)
         except BaseException:
             lock.release()
             raise
@@ -241,13 +247,16 @@ class RunDirectory:
         overwrite: bool,
         lock: RunLock,
         where: str,
+        texts: Mapping[str, str] | None = None,
     ) -> RunDirectory:
         try:
             if overwrite:
                 for name in STALE_FILES:
                     (path / name).unlink(missing_ok=True)
                 remove_temporaries(path)
-            write_text_atomic(path / CONFIG_FILE, dump_config(config))
+            write_text_atomic(path / CONFIG_FILE, dump_config(config, relative_to=path))
+            for name, text in (texts or {}).items():
+                write_text_atomic(path / name, text)
             with _named(path / METRICS_FILE):
                 metrics = (path / METRICS_FILE).open("w", encoding="utf-8", newline="")
             run = cls(path, columns, metrics, lock)
@@ -264,6 +273,7 @@ class RunDirectory:
         columns: list[str],
         rows: list[dict[str, Any]],
         lock: RunLock,
+        texts: Mapping[str, str] | None = None,
     ) -> RunDirectory:
         """Resume in ``directory`` (``lock`` held): metrics.csv is rewritten with ``rows``
         (the checkpoint's epochs, dropping any logged after it was saved), then appended to.
@@ -272,7 +282,9 @@ class RunDirectory:
         remove_temporaries(path)
         lines = [",".join(columns)] + [",".join(_row(r, columns)) for r in rows]
         try:
-            write_text_atomic(path / CONFIG_FILE, dump_config(config))
+            write_text_atomic(path / CONFIG_FILE, dump_config(config, relative_to=path))
+            for name, text in (texts or {}).items():
+                write_text_atomic(path / name, text)
             write_text_atomic(path / METRICS_FILE, "".join(line + "\n" for line in lines))
             with _named(path / METRICS_FILE):
                 metrics = (path / METRICS_FILE).open("a", encoding="utf-8", newline="")
@@ -298,13 +310,17 @@ class RunDirectory:
         state_dict: Mapping[str, np.ndarray] | None,
         summary: Mapping[str, Any],
         checkpoint: Mapping[str, np.ndarray] | None = None,
+        extra: Mapping[str, Mapping[str, np.ndarray]] | None = None,
     ) -> dict[str, str]:
-        """Close the metrics; write the model and the checkpoint (unless None), then the
-        summary, which lists any that failed (``files_not_saved``). Each file is tried
-        whatever happened to the one before; returns ``failed``."""
+        """Close the metrics; write the model, the ``extra`` array files (``best.npz``) and
+        the checkpoint (unless None), then the summary, which lists any that failed
+        (``files_not_saved``). Each file is tried whatever happened to the one before;
+        returns ``failed``."""
         self.close()
         if state_dict is not None:
             self._attempt(MODEL_FILE, lambda: write_npz_atomic(self.path / MODEL_FILE, state_dict))
+        for name, arrays in (extra or {}).items():
+            self._attempt(name, lambda n=name, a=arrays: write_npz_atomic(self.path / n, a))
         hooks.pause("final-save")
         if checkpoint is not None:
             self._attempt(CHECKPOINT_FILE, lambda: self.save_checkpoint(checkpoint))

@@ -37,6 +37,12 @@ class RunResult:
     resumable: bool = True
     error: BaseException | None = field(default=None, repr=False)
     files_not_saved: dict[str, str] = field(default_factory=dict)
+    #: Per-epoch figures beyond loss and accuracy, by metrics.csv column (``val_loss``).
+    extra: dict[str, list[float | None]] = field(default_factory=dict)
+    #: Set when a callback ended the run before ``epochs`` (early stopping): why.
+    stop_reason: str | None = None
+    #: Entries the callbacks add to the summary (``best_model``, ``stopped_early``).
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def epochs_done(self) -> int:
@@ -71,6 +77,21 @@ class RunResult:
         """Training speed over the whole run."""
         return self.epochs_done / self.seconds if self.seconds > 0 else math.inf
 
+    def validation_summary(self) -> dict[str, Any]:
+        """``final_val_loss``, ``best_val_loss``, ``best_val_epoch`` and
+        ``final_val_accuracy`` (empty without validation data)."""
+        losses = self.extra.get("val_loss") or []
+        if not losses:
+            return {}
+        summary: dict[str, Any] = {"final_val_loss": losses[-1]}
+        finite = [(v, i) for i, v in enumerate(losses, 1) if v is not None and math.isfinite(v)]
+        if finite:
+            summary["best_val_loss"], summary["best_val_epoch"] = min(finite)
+        accuracies = self.extra.get("val_accuracy") or []
+        if accuracies and accuracies[-1] is not None:
+            summary["final_val_accuracy"] = accuracies[-1]
+        return summary
+
     def summary(self) -> dict[str, Any]:
         """Plain data for ``summary.json`` and ``--json``."""
         summary = {
@@ -84,6 +105,8 @@ class RunResult:
         }
         if self.final_accuracy is not None:
             summary["final_accuracy"] = self.final_accuracy
+        summary.update(self.validation_summary())
+        summary.update(self.notes)
         if self.step:
             summary["steps_into_next_epoch"] = self.step
         if self.start_epoch:

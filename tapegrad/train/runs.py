@@ -14,7 +14,7 @@ from pathlib import Path
 
 import tapegrad as tg
 from tapegrad import nn
-from tapegrad.train import memory
+from tapegrad.train import memory, threads
 from tapegrad.train.checkpoint import load_run, pack
 from tapegrad.train.errors import clip
 from tapegrad.train.events import (
@@ -31,6 +31,7 @@ from tapegrad.train.loop import Trainer, prepare
 from tapegrad.train.model import state_arrays
 from tapegrad.train.outputs import (
     CHECKPOINT_FILE,
+    DATA_FILE,
     RunDirectory,
     RunFileError,
     discard_output_dir,
@@ -67,10 +68,12 @@ def run(
     try:
         with window():
             trainer = prepare(config)
-        columns = _columns(trainer.data.n_classes is not None)
+        columns = _columns(trainer.data.n_classes is not None, trainer.columns)
         files = None
         if lock is not None:
-            files = RunDirectory.create(out_dir, config, columns, overwrite, where, lock)
+            files = RunDirectory.create(
+                out_dir, config, columns, overwrite, where, lock, _texts(trainer)
+            )
     except BaseException:
         if lock is not None:
             discard_output_dir(lock, created)
@@ -101,9 +104,9 @@ def resume(
             memory.check(memory.estimate_config(config), config)
             trainer = prepare(config)
             trainer.restore(snapshot, Path(run_dir) / CHECKPOINT_FILE)
-        columns = _columns(trainer.data.n_classes is not None)
+        columns = _columns(trainer.data.n_classes is not None, trainer.columns)
         assert lock is not None  # load_run refuses a path that is not a directory
-        files = RunDirectory.reopen(run_dir, config, columns, trainer.rows(), lock)
+        files = RunDirectory.reopen(run_dir, config, columns, trainer.rows(), lock, _texts(trainer))
     except BaseException:
         if lock is not None:
             lock.release()
@@ -124,10 +127,12 @@ def _session(
     every = config["train.checkpoint_every"]
     emit = _fan_out(callback, files, trainer, every)
     start = trainer.result.epochs_done
-    started = RunStarted(config, data.n, sizes, _count(model), data.n_classes is not None, start)
+    held_out = trainer.held_out.n if trainer.held_out is not None else 0
+    classification = data.n_classes is not None
+    started = RunStarted(config, data.n, sizes, _count(model), classification, start, held_out)
     anomaly = tg.autograd.detect_anomaly() if detect_anomaly else contextlib.nullcontext()
     try:
-        with anomaly:
+        with anomaly, threads.for_config(config, sizes, data.n):
             emit(started)
             result = trainer.train(emit, should_stop, interruptible)
         if files is not None:
@@ -143,21 +148,27 @@ def _save(trainer: Trainer, files: RunDirectory, result: RunResult) -> None:
     files.close()  # a failed last flush of metrics.csv is recorded before the summary
     result.out_dir = str(files.path)
     saved = result.resumable
+    extra = {name: arrays for c in trainer.callbacks for name, arrays in c.files().items()}
     result.files_not_saved = files.finish(
         state_arrays(trainer.model) if saved else None,
         result.summary(),
         pack(trainer.snapshot()) if saved else None,
+        extra,
     )
+
+
+def _texts(trainer: Trainer) -> dict[str, str]:
+    """Text files written when the run starts: ``data.json`` (columns and scaling)."""
+    return {DATA_FILE: trainer.info.to_json()} if trainer.info is not None else {}
 
 
 def _count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _columns(classification: bool) -> list[str]:
-    return (
-        ["epoch", "loss", "accuracy", "seconds"] if classification else ["epoch", "loss", "seconds"]
-    )
+def _columns(classification: bool, extra: Sequence[str] = ()) -> list[str]:
+    figures = ["loss", "accuracy"] if classification else ["loss"]
+    return ["epoch", *figures, *extra, "seconds"]
 
 
 def _fan_out(

@@ -22,6 +22,8 @@ from tapegrad.train.checks import (
     optional,
     text,
 )
+from tapegrad.train.option_checks import early_stopping, fraction
+from tapegrad.train.threads import thread_setting
 
 
 class When(NamedTuple):
@@ -64,6 +66,13 @@ SCHEMA: dict[str, Key] = {
     "data.path": Key(None, optional(text()), "CSV file, relative to the config file", FOR_CSV),
     "data.target": Key(None, columns(), "target column(s); null = the last", FOR_CSV),
     "data.header": Key(True, boolean(), "whether the first CSV row names the columns", FOR_CSV),
+    "data.val_split": Key(
+        None, optional(fraction()), "share of the samples held out for validation; null = none"
+    ),
+    "data.val_path": Key(None, optional(text()), "validation CSV (same columns)", FOR_CSV),
+    "data.normalize": Key(
+        "none", choice("none", "standard"), "standard: scale inputs by the training part's stats"
+    ),
     "model.hidden": Key([32], hidden_sizes(), "hidden layer sizes"),
     "model.activation": Key("relu", choice("relu", "tanh", "sigmoid"), "hidden activation"),
     "model.init": Key("normal", choice("normal", "torch"), "normal: N(0,1), zero bias"),
@@ -83,8 +92,14 @@ SCHEMA: dict[str, Key] = {
     "train.stop_on_nonfinite": Key(
         True, boolean(), "stop when the loss becomes nan or inf (false: run on)"
     ),
+    "train.threads": Key(
+        "auto", thread_setting(), "BLAS threads: auto (1 for small models) or a number"
+    ),
     "train.checkpoint_every": Key(
         None, optional(integer(ge=1)), "also save a checkpoint every N epochs; null = at the end"
+    ),
+    "train.early_stopping": Key(
+        None, early_stopping(), "{monitor: val_loss | loss, patience, min_delta}; null = off"
     ),
     "output.dir": Key(None, optional(text()), "where run files go; null = write nothing"),
 }

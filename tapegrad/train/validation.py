@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tapegrad.train.errors import COMMAND_LINE, ConfigError, show
+from tapegrad.train.option_checks import check_heldout
 from tapegrad.train.schema import CSV, KIND_DEFAULTS, LINEAR, LOSSES_FOR_KIND, SCHEMA, Config
 
 
@@ -30,9 +31,11 @@ def resolve(
         if _applies(key, values, given, sources):
             values[key] = _check(key, given[key], sources) if key in given else defaults[key]
     values = {k: values[k] for k in SCHEMA if k in values}
-    if values.get("data.path") is not None:
-        values["data.path"] = _csv_path(values["data.path"], sources["data.path"], path)
+    for key in ("data.path", "data.val_path"):
+        if values.get(key) is not None:
+            values[key] = _csv_path(values[key], sources[key], path)
     _cross_checks(values, sources)
+    check_heldout(values, sources)
     return Config(values, path, sources)
 
 

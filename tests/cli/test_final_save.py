@@ -24,7 +24,9 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 EXE = shutil.which("tapegrad")
 COMMAND = [EXE] if EXE else [sys.executable, "-m", "tapegrad"]
-RUN_FILES = ["checkpoint.npz", "config.yaml", "metrics.csv", "model.npz", "summary.json"]
+RUN_FILES = [
+    "checkpoint.npz", "config.yaml", "data.json", "metrics.csv", "model.npz", "summary.json"
+]  # fmt: skip
 BAD = ("Traceback", "Aborted!", "Fatal Python error")
 
 

@@ -275,7 +275,10 @@ def test_non_empty_out_dir_needs_overwrite(tmp_path):
     assert train("train.epochs=2", "--out", str(tmp_path), "-q").exit_code == 0
     refused = train("train.epochs=3", "--out", str(tmp_path), "-q")
     assert refused.exit_code == 2
-    assert f"output.dir {tmp_path} is not empty (checkpoint.npz, config.yaml" in refused.stderr
+    assert (
+        f"output.dir {tmp_path} is not empty (checkpoint.npz, config.yaml, data.json"
+        in refused.stderr
+    )
     assert "pass --overwrite" in refused.stderr and "--resume" in refused.stderr
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3  # untouched
     replaced = train("train.epochs=3", "--out", str(tmp_path), "-q", "--overwrite")

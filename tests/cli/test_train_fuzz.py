@@ -78,6 +78,9 @@ GOOD: dict[str, list[object]] = {
     "data.path": PATHS,
     "data.target": [None, "y", 0, -1, ["a", "b"], "zz"],
     "data.header": [True, False],
+    "data.val_split": [None, 0.2, 0.5, 0.999, 1.5],
+    "data.val_path": PATHS,
+    "data.normalize": ["none", "standard"],
     "model.hidden": [[], [4], [8, 4], 3],
     "model.activation": ["relu", "tanh", "sigmoid"],
     "model.init": ["normal", "torch"],
@@ -90,10 +93,12 @@ GOOD: dict[str, list[object]] = {
     "train.log_every": [1, 2],
     "train.stop_on_nonfinite": [True, False],
     "train.checkpoint_every": [None, 1],
+    "train.threads": ["auto", 1, 2, 0],
+    "train.early_stopping": [None, True, 2, {"patience": 1}, {"monitor": "val_loss"}, {"x": 1}],
     "output.dir": ["out", "sub/dir", ".", "", "a" * 300, "\0", 3],
 }
 #: Paths are only ever drawn from the fixed lists above.
-PATH_KEYS = ("data.path", "output.dir")
+PATH_KEYS = ("data.path", "data.val_path", "output.dir")
 
 
 @st.composite

@@ -78,7 +78,7 @@ def test_signal_saves_the_run_and_exits_130(tmp_path, signum):
         assert set(weights) == {"0.weight", "0.bias", "2.weight", "2.bias"}
     assert "final loss" in stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "checkpoint.npz", "config.yaml", "metrics.csv", "model.npz", "summary.json"
+        "checkpoint.npz", "config.yaml", "data.json", "metrics.csv", "model.npz", "summary.json"
     ]  # fmt: skip
 
 

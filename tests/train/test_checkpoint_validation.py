@@ -319,3 +319,30 @@ def test_cli_resume_of_a_tampered_checkpoint_is_one_line_exit_2(adam_run: Path):
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert "param_groups[0].lr is 100" in lines[0] and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("fixture", ["adam_run", "sgd_run"])
+def test_a_checkpoint_from_before_the_optimizer_flags_still_resumes(fixture, request, tmp_path):
+    """Checkpoints written before SGD/Adam gained PyTorch's foreach/fused/... group flags lack
+    them; they resume with the flags' defaults, exactly as an uninterrupted run."""
+    run_dir = request.getfixturevalue(fixture)
+    older = ("foreach", "fused", "differentiable", "capturable")
+
+    def strip(meta: dict[str, Any]) -> None:
+        for group in meta["optimizer"]["param_groups"]:
+            for key in older:
+                group.pop(key, None)
+
+    edit_meta(run_dir, strip)
+    resumed = resume(run_dir, ["train.epochs=3"])
+    overrides = ADAM if fixture == "adam_run" else SGD
+    straight = run(load_config(None, [*overrides, "train.epochs=3"]))
+    assert resumed.losses == straight.losses and len(resumed.losses) == 3
+
+
+def test_a_missing_flag_with_a_non_default_value_is_still_refused(adam_run: Path):
+    def strip(meta: dict[str, Any]) -> None:
+        meta["optimizer"]["param_groups"][0].pop("lr")
+
+    edit_meta(adam_run, strip)
+    assert "param_groups[0].lr is missing from the state" in resume_error(adam_run)

@@ -59,7 +59,14 @@ class FullDisk:
 
 def config(out: Path, *extra: str):
     return load_config(
-        None, ["train.epochs=6", "train.optimizer=adam", f"output.dir={out}", *extra]
+        None,
+        [
+            "train.epochs=6",
+            "train.optimizer=adam",
+            "data.val_split=0.2",
+            f"output.dir={out}",
+            *extra,
+        ],
     )
 
 
@@ -70,7 +77,9 @@ def temporaries(out: Path) -> list[str]:
 def test_the_final_save_writes_the_most_valuable_file_first(tmp_path, monkeypatch):
     disk = FullDisk(monkeypatch, set())
     run(config(tmp_path / "run"))
-    assert disk.replaced == ["config.yaml", "model.npz", "checkpoint.npz", "summary.json"]
+    assert disk.replaced == [
+        "config.yaml", "data.json", "model.npz", "best.npz", "checkpoint.npz", "summary.json"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("failing", ["model.npz", "checkpoint.npz"])
@@ -105,7 +114,8 @@ def test_the_command_names_each_file_and_exits_1(tmp_path, monkeypatch):
         f"error: could not write {out / 'summary.json'} ({NO_SPACE})",
     ]
     assert "final loss" in result.stdout and "Traceback" not in result.output
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.csv", "model.npz"]
+    names = ["config.yaml", "data.json", "metrics.csv", "model.npz"]
+    assert sorted(p.name for p in out.iterdir()) == names
 
 
 def test_an_interrupted_run_that_cannot_save_says_so(tmp_path, monkeypatch):

@@ -170,7 +170,7 @@ def test_output_files(tmp_path):
     config = load_config(None, ["train.epochs=20", f"output.dir={out}"])
     result = run(config)
     assert sorted(p.name for p in out.iterdir()) == [
-        "checkpoint.npz", "config.yaml", "metrics.csv", "model.npz", "summary.json"
+        "checkpoint.npz", "config.yaml", "data.json", "metrics.csv", "model.npz", "summary.json"
     ]  # fmt: skip
     assert load_config(out / "config.yaml").values == config.values
     rows = list(csv.DictReader((out / "metrics.csv").open()))

@@ -173,7 +173,7 @@ def umask():
 def test_run_files_get_the_mode_the_umask_gives_fresh_and_resumed(tmp_path, umask, mask, mode):
     umask(mask)
     out = tmp_path / "run"
-    config = ["train.epochs=4", "train.batch_size=30", f"output.dir={out}"]
+    config = ["train.epochs=4", "train.batch_size=30", "data.val_split=0.1", f"output.dir={out}"]
     run(load_config(None, config), should_stop=iter([False] * 5 + [True]).__next__)
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {
         name: mode for name in RUN_FILES
