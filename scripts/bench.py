@@ -29,13 +29,15 @@ Implementations:
   ``tapegrad.train.fit``, the manual loop ``tapegrad train`` runs (loss ``sse`` or ``mse``).
 - ``tapegrad-nn``: the same model with the bench's own loop, the code ``torch`` runs.
 - ``tapegrad-raw``: raw tensors as in the blog (``x.mm(w1).add(b1).clamp(min=0)...``).
+- ``tapegrad-compiled``: the ``tapegrad-raw`` program with its step (forward, loss, backward,
+  update, zeroing) under ``tapegrad.compile``: recorded once, then replayed.
 - ``torch``, ``torch-raw``: the nn and raw programs on PyTorch (skipped when not importable).
 
 The bench's loop is the blog's: forward, loss, ``loss.backward()``, ``with no_grad():
 p.sub_(lr * p.grad)``, then zero the gradients (``model.zero_grad()`` for the nn programs,
 ``p.grad.zero_()`` for the raw ones). The same source code drives tapegrad and torch (they
 share the API), so both do exactly the same work. ``--quick`` runs numpy, tapegrad,
-tapegrad-raw and torch unless ``--impl`` says otherwise.
+tapegrad-raw, tapegrad-compiled and torch unless ``--impl`` says otherwise.
 
 Method:
 
@@ -49,7 +51,7 @@ Method:
   implementations run in rotated order (interleaved); each repetition trains from the same
   initial weights; the reported figure is the median ms/epoch over repetitions. Ratios are to
   hand-numpy and to PyTorch (the nn program for ``tapegrad``, the raw one for
-  ``tapegrad-raw``) measured in the same run.
+  ``tapegrad-raw`` and ``tapegrad-compiled``) measured in the same run.
 - Memory: each (workload, implementation) runs in its own process; the peak RSS high-water
   mark is reset (``/proc/self/clear_refs``) once data and model are built, and "added MB" is
   the peak RSS during training minus RSS before the loop (MB = 2**20 bytes).

@@ -30,7 +30,7 @@ class Impl:
 
     name: str
     framework: str  # "numpy" | "tapegrad" | "torch"
-    style: str  # "manual" | "cli" | "nn" | "raw"
+    style: str  # "manual" | "cli" | "nn" | "raw" | "compiled"
 
     def unavailable(self) -> str | None:
         """Why this implementation cannot run here, or None."""
@@ -42,6 +42,8 @@ class Impl:
                 fw.nn.Linear, fw.nn.Sequential, fw.nn.ReLU, fw.nn.Tanh, fw.nn.MSELoss  # noqa: B018
             if self.style == "cli":
                 importlib.import_module("tapegrad.train").fit  # noqa: B018
+            if self.style == "compiled":
+                fw.compile  # noqa: B018
         except (ImportError, AttributeError) as exc:
             return f"{type(exc).__name__}: {exc}"
         return None
@@ -51,8 +53,8 @@ class Impl:
         if self.framework == "numpy":
             return _numpy_run(w, data)
         fw = load_framework(self.framework, threads)
-        build = {"nn": _nn_run, "raw": _raw_run, "cli": _cli_run}[self.style]
-        return build(fw, w, data)
+        build = {"nn": _nn_run, "raw": _raw_run, "cli": _cli_run, "compiled": _compiled_run}
+        return build[self.style](fw, w, data)
 
 
 IMPLS: dict[str, Impl] = {
@@ -62,13 +64,14 @@ IMPLS: dict[str, Impl] = {
         Impl("tapegrad", "tapegrad", "cli"),
         Impl("tapegrad-nn", "tapegrad", "nn"),
         Impl("tapegrad-raw", "tapegrad", "raw"),
+        Impl("tapegrad-compiled", "tapegrad", "compiled"),
         Impl("torch", "torch", "nn"),
         Impl("torch-raw", "torch", "raw"),
     )
 }
 
 
-QUICK_IMPLS = ("numpy", "tapegrad", "tapegrad-raw", "torch")
+QUICK_IMPLS = ("numpy", "tapegrad", "tapegrad-raw", "tapegrad-compiled", "torch")
 
 
 def load_framework(name: str, threads: int) -> Any:
@@ -99,21 +102,37 @@ def _loop(
     params: Sequence[Any],
     zero_grad: Callable[[], None],
     lr: float,
+    compiled: bool = False,
 ) -> Run:
-    """The blog's training loop, shared by every framework program."""
+    """The blog's training loop, shared by every framework program; with ``compiled`` its
+    step (forward, loss, backward, update, zeroing) runs under ``tapegrad.compile``."""
     seen: set[str] = set()
+
+    def step() -> Any:
+        loss = loss_fn(forward())
+        loss.backward()
+        with fw.no_grad():
+            for p in params:
+                p.sub_(lr * p.grad)
+        return loss
+
+    def step_and_zero() -> Any:
+        loss = step()
+        zero_grad()
+        return loss
+
+    run_step = fw.compile(step_and_zero) if compiled else None
 
     def train(epochs: int) -> tuple[float, float]:
         first = float("nan")
         for epoch in range(epochs):
-            loss = loss_fn(forward())
-            loss.backward()
-            with fw.no_grad():
-                for p in params:
-                    p.sub_(lr * p.grad)
-            if epoch == epochs - 1:
-                seen.update([_dtype_name(loss), *(_dtype_name(p.grad) for p in params)])
-            zero_grad()
+            if run_step is not None and epoch != epochs - 1:
+                loss = run_step()
+            else:  # the last epoch eagerly: the dtypes of the gradients are read before zeroing
+                loss = step()
+                if epoch == epochs - 1:
+                    seen.update([_dtype_name(loss), *(_dtype_name(p.grad) for p in params)])
+                zero_grad()
             if epoch == 0:
                 first = loss.item()
         return first, loss.item()
@@ -121,7 +140,12 @@ def _loop(
     return Run(train, lambda: seen | {_dtype_name(p) for p in params})
 
 
-def _raw_run(fw: Any, w: Workload, data: Data) -> Run:
+def _compiled_run(fw: Any, w: Workload, data: Data) -> Run:
+    """The blog's raw program with its step under ``tapegrad.compile``."""
+    return _raw_run(fw, w, data, compiled=True)
+
+
+def _raw_run(fw: Any, w: Workload, data: Data, compiled: bool = False) -> Run:
     """The blog's program on raw tensors: weights (in, out), biases (1, out)."""
     x, y = fw.from_numpy(data.x), fw.from_numpy(data.y)
     params = []
@@ -144,7 +168,8 @@ def _raw_run(fw: Any, w: Workload, data: Data) -> Run:
         for p in params:
             p.grad.zero_()
 
-    return _loop(fw, forward, _loss_fn(fw, w, nn=False, y=y), params, zero_grad, w.lr)
+    loss_fn = _loss_fn(fw, w, nn=False, y=y)
+    return _loop(fw, forward, loss_fn, params, zero_grad, w.lr, compiled)
 
 
 def _nn_model(fw: Any, w: Workload, data: Data) -> Any:

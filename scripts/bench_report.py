@@ -22,7 +22,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def _torch_peer(impl: str, present: set[str]) -> str | None:
-    peer = "torch-raw" if impl.endswith("-raw") else "torch"
+    peer = "torch-raw" if impl.endswith(("-raw", "-compiled")) else "torch"
     if peer in present:
         return peer
     return next((p for p in ("torch", "torch-raw") if p in present), None)

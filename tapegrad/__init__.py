@@ -61,6 +61,7 @@ from tapegrad.factories import (
 )
 from tapegrad.inplace import foreach_sub_ as _foreach_sub_
 from tapegrad.inplace import foreach_zero_ as _foreach_zero_
+from tapegrad.replay import compile  # noqa: A004 - torch's name
 from tapegrad.serialization import load, save
 from tapegrad.tensor import Tensor
 

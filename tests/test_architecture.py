@@ -38,7 +38,7 @@ LAYERS = [
         ["tensor", "recording", "promotion", "inplace", "factories", "_flat", "serialization"],
     ),
     ("ops", ["ops"]),
-    ("autograd API", ["autograd"]),
+    ("autograd API", ["autograd", "replay"]),
     ("nn, optim, testing", ["nn", "optim", "testing"]),
     ("package face", [""]),  # tapegrad/__init__.py: gives tapegrad.nn, .optim, .autograd
     ("train", ["train"]),

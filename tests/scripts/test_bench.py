@@ -49,7 +49,9 @@ def _require(bench: ModuleType, name: str) -> Any:
     return impl
 
 
-@pytest.mark.parametrize("name", ["tapegrad", "tapegrad-nn", "tapegrad-raw", "torch", "torch-raw"])
+@pytest.mark.parametrize(
+    "name", ["tapegrad", "tapegrad-nn", "tapegrad-raw", "tapegrad-compiled", "torch", "torch-raw"]
+)
 def test_tiny_workloads_agree_with_numpy(bench: ModuleType, name: str) -> None:
     impls = [bench.IMPLS["numpy"], _require(bench, name)]
     results, problems = bench.run_check(_tiny(bench), impls)

@@ -1,0 +1,198 @@
+"""Guards: the Python state a recorded step depends on, checked before each replay.
+
+Before a step is recorded, everything ``fn`` can reach is walked (its arguments, closure
+cells, the globals its code names, defaults; into functions, bound methods, lists, tuples,
+dicts and objects' ``__dict__``, up to ``MAX_DEPTH``): scalars are guarded by value, other
+objects by identity, containers also by length, and every Tensor by its state (array,
+``.grad``, ``requires_grad``, ``grad_fn``, hooks, version counter). The checks are compiled
+into one Python expression, so a replay costs one call to check them all.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import numpy as np
+
+from tapegrad.tensor import Tensor
+
+MAX_DEPTH = 6
+MAX_CHECKS = 20_000
+_VALUE_TYPES = (int, float, bool, str, bytes, complex, type(None))
+_OPAQUE = (types.ModuleType, type, types.BuiltinFunctionType, np.ndarray, np.dtype, np.ufunc)
+_LIBRARY_PREFIXES = ("tapegrad", "numpy", "builtins", "functools", "torch")
+
+
+class TooMuchState(Exception):
+    """The step reaches more state than ``MAX_CHECKS`` checks can guard."""
+
+
+class GuardBuilder:
+    """Walks the state reachable from a step and writes the checks as Python source."""
+
+    def __init__(self) -> None:
+        self.terms: list[str] = []
+        self.owners: list[int] = []  # the container each check reads (0: none)
+        self.consts: dict[str, Any] = {}
+        self.seen: dict[int, str] = {}
+        self.tensors: dict[int, Tensor] = {}
+        self.data_args: dict[int, tuple[Tensor, str]] = {}
+        self._n = 0
+
+    def _const(self, value: Any) -> str:
+        name = f"k{self._n}"
+        self._n += 1
+        self.consts[name] = value
+        return name
+
+    def _check(self, term: str, owner: int = 0) -> None:
+        self.terms.append(term)
+        self.owners.append(owner)
+        if len(self.terms) > MAX_CHECKS:
+            raise TooMuchState(f"more than {MAX_CHECKS} guard checks")
+
+    def root(self, value: Any) -> None:
+        """Guard ``value`` itself (held as a constant) and what it reaches."""
+        self._walk(self._const(value), value, 0, identity_checked=True)
+
+    def value(self, expr: str, value: Any, depth: int, owner: int = 0) -> None:
+        """Guard the object ``expr`` evaluates to: by value, identity, then its contents."""
+        if type(value) in _VALUE_TYPES:
+            kind, const = self._const(type(value)), self._const(value)
+            self._check(f"type({expr}) is {kind} and {expr} == {const}", owner)
+            return
+        name = self._const(value)
+        self._check(f"{expr} is {name}", owner)
+        self._walk(name, value, depth, identity_checked=True)
+
+    def argument(self, expr: str, value: Any) -> None:
+        """Guard an argument: a tensor that needs no gradient (a batch) by its kind, shape
+        and dtype only, so each call may pass a new one; anything else as ``value`` does."""
+        if type(value) is not Tensor or value._requires_grad or id(value) in self.data_args:
+            self.value(expr, value, 0)
+            return
+        self.data_args[id(value)] = (value, expr)
+        self._check(f"type({expr}) is {self._const(Tensor)}")
+        self._check(f"{expr}._data.shape == {value._data.shape!r}")
+        self._check(f"{expr}._data.dtype is {self._const(value._data.dtype)}")
+        self._check(f"{expr}._requires_grad is False and {expr}.grad_fn is None")
+        self._check(f"{expr}._grad is None and not {expr}._hooks")
+
+    def _walk(self, name: str, value: Any, depth: int, identity_checked: bool) -> None:
+        if id(value) in self.seen or depth > MAX_DEPTH:
+            return
+        self.seen[id(value)] = name
+        if isinstance(value, Tensor):
+            self._tensor(name, value)
+        elif isinstance(value, _OPAQUE) or type(value) in _VALUE_TYPES:
+            return
+        elif isinstance(value, list | dict):
+            self._container(name, value, depth)
+        elif isinstance(value, tuple):
+            for item in value:  # immutable: the items are the same objects
+                if type(item) not in _VALUE_TYPES:
+                    self._walk(self._const(item), item, depth + 1, True)
+        elif isinstance(value, types.FunctionType):
+            self._function(name, value, depth)
+        elif isinstance(value, types.MethodType):
+            self.value(f"{name}.__self__", value.__self__, depth + 1)
+            self.value(f"{name}.__func__", value.__func__, depth + 1)
+        else:
+            attrs = getattr(value, "__dict__", None)
+            if isinstance(attrs, dict):
+                self._check(f"type({name}) is {self._const(type(value))}")
+                self.value(f"{name}.__dict__", attrs, depth + 1)
+
+    def _container(self, name: str, value: Any, depth: int) -> None:
+        self._check(f"len({name}) == {len(value)}", id(value))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            key_expr = repr(key) if type(key) in (int, str) else self._const(key)
+            self.value(f"{name}[{key_expr}]", item, depth + 1, id(value))
+
+    def _function(self, name: str, fn: types.FunctionType, depth: int) -> None:
+        if _is_library(fn):
+            return
+        for cell in fn.__closure__ or ():
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # an empty cell (a name assigned later in the outer function)
+                self._check(f"not _cell_full({self._const(cell)})")
+                continue
+            self.value(f"{self._const(cell)}.cell_contents", contents, depth + 1)
+        globs = fn.__globals__
+        gname = self._const(globs)
+        for var in sorted(_global_names(fn.__code__)):
+            if var in globs:
+                self.value(f"{gname}[{var!r}]", globs[var], depth + 1)
+            else:
+                self._check(f"{var!r} not in {gname}")
+        if fn.__defaults__ is not None:
+            self.value(f"{name}.__defaults__", fn.__defaults__, depth + 1)
+        if fn.__kwdefaults__ is not None:
+            self.value(f"{name}.__kwdefaults__", fn.__kwdefaults__, depth + 1)
+
+    def _tensor(self, name: str, t: Tensor) -> None:
+        self.tensors[id(t)] = t
+        self._check(f"{name}._data is {self._const(t._data)}")
+        self._check(f"{name}._requires_grad is {t._requires_grad}")
+        self._check(f"{name}.grad_fn is {self._const(t.grad_fn)}")
+        self._check(f"{name}._vc is {self._const(t._vc)}")
+        self._check(f"{name}._grad is {self._const(t._grad)}")
+        self._check(f"not {name}._hooks")
+        grad = t._grad
+        if grad is not None:
+            self._walk(self._const(grad), grad, 0, True)
+
+    def compile(self) -> Any:
+        """The checks as one function returning True while every one holds."""
+        # a tensor's version counter (a one-item list) changes with every in-place update:
+        # reached as a list (an optimizer keeps them), only its identity is guarded
+        counters = {id(t._vc) for t in self.tensors.values()}
+        terms = [t for t, owner in zip(self.terms, self.owners) if owner not in counters]
+        body = " and ".join(terms) or "True"
+        source = f"def _guard(_args, _kwargs):\n    try:\n        return bool({body})\n"
+        source += "    except (LookupError, AttributeError, TypeError, ValueError):\n"
+        source += "        return False\n"
+        namespace = dict(self.consts, _cell_full=_cell_full)
+        exec(compile(source, "<tapegrad.compile guard>", "exec"), namespace)  # noqa: S102
+        return namespace["_guard"]
+
+
+def _cell_full(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:
+        return False
+    return True
+
+
+def _is_library(obj: Any) -> bool:
+    """Functions and types of tapegrad, numpy and the standard library: their state is not
+    the step's (what they do is guarded by the arguments they are given)."""
+    module = getattr(obj, "__module__", None) or ""
+    return module.split(".")[0] in _LIBRARY_PREFIXES
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Names a code object (and the functions and lambdas defined in it) may read as globals."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def build_guard(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardBuilder:
+    """Walk what ``fn`` called with ``args``/``kwargs`` can reach; the builder holds the checks
+    (compile them with ``compile()``) and the tensors met (``tensors``)."""
+    builder = GuardBuilder()
+    builder.root(fn)
+    builder._check(f"len(_args) == {len(args)}")
+    builder._check(f"sorted(_kwargs) == {sorted(kwargs)!r}")
+    for i, arg in enumerate(args):
+        builder.argument(f"_args[{i}]", arg)
+    for key, arg in kwargs.items():
+        builder.argument(f"_kwargs[{key!r}]", arg)
+    return builder

@@ -1,0 +1,86 @@
+"""Inline replay kernels for the commonest ops: the numpy expression the op's own ``forward``
+or ``backward`` evaluates, written straight into the program (no Python call per op).
+
+Each expression is the op's code, operation for operation, so the results are bit-identical
+to calling the op; an op not listed here is replayed by calling its methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tapegrad.ops.arithmetic import Add, Mul, Neg, Sub
+from tapegrad.ops.copying import _fill_kernel
+from tapegrad.ops.linalg import Addmm, LinearAddmm, Mm
+from tapegrad.ops.loss import MseLoss
+from tapegrad.ops.pointwise import Abs, Clamp, Exp, Log, Relu, Sigmoid, Sqrt, Tanh
+from tapegrad.ops.power import Pow
+from tapegrad.ops.reduce import Mean, MeanDim, Sum, SumDim
+
+# Ops whose forward is a fixed numpy computation of its arguments: the recorder need not run
+# them twice to check that they repeat (every other op is run twice, so random or stateful
+# ops are caught).
+DETERMINISTIC = frozenset(
+    (Add, Sub, Mul, Neg, Mm, Addmm, LinearAddmm, Tanh, Relu, Clamp, Exp, Log, Sqrt, Sigmoid)
+    + (Abs, Pow, Sum, SumDim, Mean, MeanDim, MseLoss)
+)
+
+_FORWARD = {
+    Add: "{0} + {1}",
+    Sub: "{0} - {1}",
+    Mul: "{0} * {1}",
+    Neg: "-{0}",
+    Mm: "{0}.dot({1})",
+    Tanh: "_tanh({0})",
+}
+RUNTIME = {"_tanh": np.tanh}
+
+
+def inplace_line(ufunc: Any, target: str, value: str) -> str:
+    """The line for an in-place kernel ``ufunc(target, value, out=target)``."""
+    if ufunc is _fill_kernel:
+        return f"{target}.fill({value})"  # what ``_fill_kernel`` does (zero_, fill_)
+    return ""
+
+
+def forward_expr(op: Any, args: list[str], meta: dict[str, Any]) -> str | None:
+    """The expression ``op.forward`` evaluates on ``args``, or None (call the op)."""
+    template = _FORWARD.get(type(op))
+    if template is None or meta:
+        return None
+    return template.format(*args)
+
+
+def backward_exprs(
+    op: Any, grad: str, saved: list[str], outputs: tuple[Any, ...]
+) -> list[str | None] | None:
+    """One expression per gradient ``op.backward`` returned (None where it returned None),
+    given the real ``outputs`` of the recorded run (their shapes pick ``_mm``'s branch); None
+    when the op has no inline kernel."""
+    cls = type(op)
+    if cls is Add:
+        return [grad, grad]
+    if cls is Sub:
+        return [grad, None if outputs[1] is None else f"-{grad}"]
+    if cls is Tanh:
+        return [f"{grad} * (1 - {saved[0]} * {saved[0]})"]
+    if cls is Mm:
+        return _mm_exprs(grad, saved, op)
+    return None
+
+
+def _mm_exprs(grad: str, saved: list[str], op: Any) -> list[str | None]:
+    """``Mm.backward``: ``_mm(g, b.mT)`` and ``_mm(a.mT, g)``, with ``_mm``'s choice (a
+    broadcast multiply when the inner dimension is 1) made once from the recorded shapes."""
+    a, b = saved
+    (na, _), (nb, _) = op._edges
+    inner_g = op._shape[1]  # g has the result's shape: _mm(g, b.mT) has inner dimension g's
+    exprs: list[str | None] = [None, None]
+    if na is not None:
+        exprs[0] = f"{grad} * {b}.T" if inner_g == 1 else f"{grad}.dot({b}.T)"
+    if nb is not None:
+        # a.mT's inner dimension is a's rows, the result's rows
+        exprs[1] = f"{a}.T * {grad}" if op._shape[0] == 1 else f"{a}.T.dot({grad})"
+    return exprs

@@ -1,0 +1,218 @@
+"""While a step is recorded (and only then), tapegrad's entry points report to the recorder.
+
+The recording functions (``_run_op``, ``_finish``, ``_inplace``, the ``_foreach`` updates,
+``run_backward``) are swapped, in every tapegrad module that imported them, for versions that
+do the same work and tell the recorder; ``Tensor.backward`` and the methods that turn a tensor
+into a Python value are wrapped likewise. Everything is put back when the step returns, so the
+eager path pays nothing for compile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from tapegrad import inplace, recording
+from tapegrad._flat import FlatGrads
+from tapegrad.engine import backward as engine_backward
+from tapegrad.engine.grad_mode import no_grad
+from tapegrad.ops import arithmetic
+from tapegrad.promotion import _operand
+from tapegrad.replay.backward_trace import BackwardTrace, supported_backward
+from tapegrad.replay.recorder import Recorder
+from tapegrad.tensor import Tensor
+
+_VALUE_METHODS = (
+    "item",
+    "tolist",
+    "numpy",
+    "__float__",
+    "__int__",
+    "__bool__",
+    "__index__",
+    "__array__",
+    "__complex__",
+)
+
+_active: list[Recorder] = []  # the recorder of the step being recorded (one at a time)
+
+
+def _run_op(op: Any, inputs: Any, arrays: Any, **meta: Any) -> Tensor:
+    result = _ORIGINAL["_finish"](op, inputs, arrays, op.forward(*arrays, **meta))
+    _active[-1].forward(op, inputs, arrays, result, meta)
+    return result
+
+
+def _finish(op: Any, inputs: Any, arrays: Any, out: Any) -> Tensor:
+    result = _ORIGINAL["_finish"](op, inputs, arrays, out)
+    _active[-1].forward(op, inputs, arrays, result, {})
+    return result
+
+
+def _record(op: Any, inputs: Any, arrays: Any, out: Any) -> Tensor:
+    result = _ORIGINAL["_record"](op, inputs, arrays, out)
+    _active[-1].forward(op, inputs, arrays, result, {})
+    return result
+
+
+def _inplace(t: Tensor, ufunc: Any, record: Any, other: Any) -> Tensor:
+    rec = _active[-1]
+    if inplace._recorded_inplace(t, other):
+        rec.fail("an in-place change recorded in the graph")
+        return _ORIGINAL["_inplace"](t, ufunc, record, other)
+    if isinstance(other, Tensor) and np.may_share_memory(other._data, t._data):
+        rec.fail("an in-place change reading its own target")
+        return _ORIGINAL["_inplace"](t, ufunc, record, other)
+    before = t._data.copy()
+    result = _ORIGINAL["_inplace"](t, ufunc, record, other)
+    rec.inplace(t, ufunc, other, before)
+    return result
+
+
+def _scaled(other: Any, alpha: Any) -> Any:
+    """``arithmetic._scaled`` as a recorded product (the same numbers, seen by the recorder)."""
+    return _operand(other) * alpha
+
+
+def _foreach_sub_(tensors: Any, others: Any, alpha: float = 1) -> None:
+    for t, other in zip(tensors, others):  # the general path of ``foreach_sub_``
+        t.sub_(other, alpha=alpha)
+
+
+def _foreach_zero_(tensors: Any) -> None:
+    for t in tensors:
+        t.zero_()
+
+
+def _run_backward(*args: Any, **kwargs: Any) -> Any:
+    _active[-1].fail("a backward pass other than loss.backward() (autograd.grad, hooks...)")
+    return _ORIGINAL["run_backward"](*args, **kwargs)
+
+
+def _sgd_step(self: FlatGrads, lr: float) -> None:
+    """``FlatGrads.sgd_step`` as the per-parameter ops it stands for (same numbers)."""
+    with no_grad():
+        for p, grad in zip(self.params, self.grads):
+            p.sub_(grad * lr)
+        for grad in self.grads:
+            grad.zero_()
+
+
+def _backward(
+    self: Tensor, gradient: Any = None, retain_graph: Any = None, create_graph: bool = False
+) -> None:
+    rec = _active[-1]
+    if supported_backward(rec, self, gradient, retain_graph, create_graph):
+        BackwardTrace(rec).run(self)
+        return
+    _ORIGINAL_METHODS["backward"](self, gradient, retain_graph, create_graph)
+
+
+def _grad_property() -> property:
+    """``Tensor.grad`` whose setter and deleter tell the recorder (``zero_grad()`` sets None)."""
+    original = Tensor.__dict__["grad"]
+
+    def set_grad(self: Tensor, value: Any) -> None:
+        _active[-1].grad_set(self, value)
+        original.fset(self, value)
+
+    def del_grad(self: Tensor) -> None:
+        _active[-1].grad_set(self, None)
+        original.fdel(self)
+
+    return property(original.fget, set_grad, del_grad, original.__doc__)
+
+
+def _value_method(name: str) -> Any:
+    original = _ORIGINAL_METHODS[name]
+
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        _active[-1].fail(f"Tensor.{name}() inside the step (a value Python reads)")
+        return original(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+_ORIGINAL: dict[str, Any] = {
+    "_run_op": recording._run_op,
+    "_finish": recording._finish,
+    "_record": recording._record,
+    "_inplace": inplace._inplace,
+    "foreach_sub_": inplace.foreach_sub_,
+    "foreach_zero_": inplace.foreach_zero_,
+    "run_backward": engine_backward.run_backward,
+    "_scaled": arithmetic._scaled,
+}
+_REPLACEMENT: dict[int, Any] = {
+    id(recording._run_op): _run_op,
+    id(recording._finish): _finish,
+    id(recording._record): _record,
+    id(inplace._inplace): _inplace,
+    id(inplace.foreach_sub_): _foreach_sub_,
+    id(inplace.foreach_zero_): _foreach_zero_,
+    id(engine_backward.run_backward): _run_backward,
+    id(arithmetic._scaled): _scaled,
+}
+_ORIGINAL_METHODS: dict[str, Any] = {
+    name: Tensor.__dict__[name]
+    for name in ("backward", "grad", *_VALUE_METHODS)
+    if name in Tensor.__dict__
+}
+
+
+_site_cache: dict[str, Any] = {"modules": -1, "sites": []}
+
+
+def _sites() -> list[tuple[Any, str]]:
+    """Where tapegrad's modules hold the functions to swap (found once, again when modules
+    were imported since)."""
+    if _site_cache["modules"] == len(sys.modules):
+        sites = _site_cache["sites"]
+        if all(getattr(module, attr, None) in _ORIGINAL_LIST for module, attr in sites):
+            return sites
+    sites = []
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "tapegrad" or name.startswith("tapegrad.")):
+            continue
+        if name.startswith("tapegrad.replay"):
+            continue
+        for attr, value in list(vars(module).items()):
+            if name == "tapegrad.recording" and attr == "_record":
+                continue  # ``_finish`` calls it: recorded there already
+            if id(value) in _REPLACEMENT and _ORIGINAL_BY_ID.get(id(value)) is value:
+                sites.append((module, attr))
+    _site_cache.update(modules=len(sys.modules), sites=sites)
+    return sites
+
+
+@contextlib.contextmanager
+def recording_into(rec: Recorder) -> Iterator[None]:
+    """Report every tapegrad operation to ``rec`` inside the block."""
+    swapped = [(module, attr, getattr(module, attr)) for module, attr in _sites()]
+    for module, attr, value in swapped:
+        setattr(module, attr, _REPLACEMENT[id(value)])
+    methods: dict[str, Any] = {"backward": _backward, "grad": _grad_property()}
+    methods.update({n: _value_method(n) for n in _VALUE_METHODS if n in _ORIGINAL_METHODS})
+    sgd_step = FlatGrads.sgd_step
+    _active.append(rec)
+    try:
+        for name, method in methods.items():
+            setattr(Tensor, name, method)
+        FlatGrads.sgd_step = _sgd_step  # type: ignore[method-assign]
+        yield
+    finally:
+        _active.pop()
+        FlatGrads.sgd_step = sgd_step  # type: ignore[method-assign]
+        for name in methods:
+            setattr(Tensor, name, _ORIGINAL_METHODS[name])
+        for module, attr, value in swapped:
+            setattr(module, attr, value)
+
+
+_ORIGINAL_BY_ID = {id(fn): fn for fn in _ORIGINAL.values()}
+_ORIGINAL_LIST = list(_ORIGINAL.values())

@@ -1,0 +1,124 @@
+"""Record one step and turn it into a replayable program (one generated Python function)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tapegrad.engine import anomaly, grad_mode
+from tapegrad.replay.backward_trace import XP, fit, new_grad
+from tapegrad.replay.guards import TooMuchState, build_guard
+from tapegrad.replay.kernels import RUNTIME
+from tapegrad.replay.patches import recording_into
+from tapegrad.replay.recorder import Recorder
+from tapegrad.tensor import Tensor, _wrap
+
+
+@dataclass
+class Program:
+    """A recorded step: ``guard(args, kwargs)`` says whether it may replay; ``run()`` does."""
+
+    guard: Callable[[tuple[Any, ...], dict[str, Any]], bool]
+    run: (
+        Callable[[tuple[Any, ...], dict[str, Any]], Any] | None
+    )  # None: the step runs eagerly (``source`` says why)
+    grad_enabled: bool
+    source: str
+
+
+def _fresh(array: np.ndarray) -> Tensor:
+    return _wrap(array.copy())
+
+
+_RUNTIME = {
+    "_XP": XP,
+    "_fit": fit,
+    "_new_grad": new_grad,
+    "_add": np.add,
+    "_asarray": np.asarray,
+    "_fresh": _fresh,
+    **RUNTIME,
+}
+
+
+def record(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, Program | str]:
+    """Run ``fn`` eagerly while recording it: its result, and the program (or why there is
+    none)."""
+    grad_enabled = grad_mode._state.enabled
+    try:
+        guard = build_guard(fn, args, kwargs)
+    except (TooMuchState, RecursionError) as exc:
+        return fn(*args, **kwargs), f"guards: {exc}"
+    rec = Recorder(guard.tensors, guard.data_args)
+    with recording_into(rec):
+        result = fn(*args, **kwargs)
+    if anomaly._state.enabled:
+        rec.fail("anomaly mode")
+    rec.check_versions()
+    returned = _returned(rec, result)
+    if rec.unsupported is not None:
+        return result, Program(guard.compile(), None, grad_enabled, rec.unsupported)
+    lines = _with_frees(rec.lines, returned)
+    source = "def _replay(_args, _kwargs):\n" + "".join(f"    {line}\n" for line in lines)
+    source += f"    return {returned}\n"
+    namespace = dict(_RUNTIME, **rec.consts)
+    exec(compile(source, "<tapegrad.compile replay>", "exec"), namespace)  # noqa: S102
+    return result, Program(guard.compile(), namespace["_replay"], grad_enabled, source)
+
+
+_VAR = re.compile(r"\bv\d+\b")
+
+
+def _with_frees(lines: list[str], returned: str) -> list[str]:
+    """The lines with each variable deleted after its last use, so the replay frees an
+    activation or a gradient as soon as eager would (a big workload's peak memory)."""
+    last: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        for name in _VAR.findall(line):
+            last[name] = i
+    for name in _VAR.findall(returned):
+        last[name] = len(lines)
+    dying: dict[int, list[str]] = {}
+    for name, i in last.items():
+        if i < len(lines):
+            dying.setdefault(i, []).append(name)
+    out = []
+    for i, line in enumerate(lines):
+        out.append(line)
+        if i in dying:
+            indent = line[: len(line) - len(line.lstrip())]
+            if line.rstrip().endswith(":"):
+                indent += "    "
+            out.append(f"{indent}del {', '.join(sorted(dying[i]))}")
+    return out
+
+
+def _returned(rec: Recorder, value: Any) -> str:
+    """The expression giving what the step returns (fresh tensors for those it made)."""
+    if isinstance(value, Tensor):
+        if rec.is_produced(value):
+            return f"_fresh({rec.tensor_name(value)})"
+        if id(value) in rec.walked:
+            return rec.const(value)
+        if id(value) in rec.data_args:
+            return rec.data_args[id(value)][1]
+        name = rec.array_name(value._data)
+        if name is not None and name.startswith("v"):
+            return f"_fresh({name})"  # a tensor on a recorded array (``detach()``)
+        rec.fail("the step returns a tensor made outside the recorded operations")
+        return "None"
+    if type(value) in (int, float, bool, str, type(None)):
+        return rec.const(value)
+    if isinstance(value, tuple | list):
+        items = "".join(f"{_returned(rec, item)}, " for item in value)
+        return f"({items})" if isinstance(value, tuple) else f"[{items}]"
+    if isinstance(value, dict) and all(type(k) in (int, str) for k in value):
+        return "{" + "".join(f"{k!r}: {_returned(rec, v)}, " for k, v in value.items()) + "}"
+    rec.fail(f"the step returns a {type(value).__name__}")
+    return "None"

@@ -1,0 +1,269 @@
+"""The recorder: what one eager run of a step did, as lines of Python over numpy arrays.
+
+Each forward op becomes ``v = op.forward(...)`` on the arrays of its inputs, each in-place
+change ``kernel(target, other, target)`` plus the version bump eager makes; arrays of tensors
+that existed before the step (found by the guard walk) are constants, the others variables.
+Whatever the recorder cannot express marks the recording unsupported (``fail``): the step then
+runs eagerly.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from tapegrad.ops.base import HoldingOp, Op
+from tapegrad.ops.linalg import LinearAddmm
+from tapegrad.replay.kernels import DETERMINISTIC, forward_expr, inplace_line
+from tapegrad.tensor import Tensor
+
+_VALUE_TYPES = (int, float, bool, str, type(None))
+_META_TYPES = (int, float, bool, str, type(None), np.dtype, type)
+
+
+class Recorder:
+    """Collects the replay program's lines while the step runs eagerly."""
+
+    def __init__(
+        self, walked: dict[int, Tensor], data_args: dict[int, tuple[Tensor, str]] | None = None
+    ) -> None:
+        self.walked = walked
+        self.data_args = data_args or {}
+        self.arg_names: dict[int, str] = {}
+        self.walked_vcs = {id(t._vc): t._vc for t in walked.values()}
+        self.entry_versions = {key: vc[0] for key, vc in self.walked_vcs.items()}
+        self.bumps: dict[int, int] = {}
+        self.produced_versions: list[tuple[list[int], int, int]] = []
+        self.lines: list[str] = []
+        self.consts: dict[str, Any] = {}
+        # by id, with a weak reference that tells a live object from a later one with its id
+        # (holding them would keep every activation alive until the recording ends)
+        self.names: dict[int, tuple[str, Any]] = {}
+        self.produced: dict[int, Any] = {}
+        self.ops: dict[int, tuple[list[str], str]] = {}
+        self.unsupported: str | None = None
+        self.indent = ""
+        self._n = 0
+
+    # ------------------------------------------------------------------ helpers
+
+    def fail(self, reason: str) -> None:
+        """Mark the step as one that cannot be replayed (the first reason is kept)."""
+        if self.unsupported is None:
+            self.unsupported = reason
+
+    def const(self, value: Any) -> str:
+        """A name for a constant of the program."""
+        self._n += 1
+        name = f"c{self._n}"
+        self.consts[name] = value
+        return name
+
+    def var(self) -> str:
+        """A fresh variable name."""
+        self._n += 1
+        return f"v{self._n}"
+
+    def emit(self, line: str) -> None:
+        """Append a line of the program."""
+        self.lines.append(self.indent + line)
+
+    def name_array(self, array: np.ndarray, name: str) -> None:
+        """``array`` is held by the program's ``name`` from here on."""
+        self.names[id(array)] = (name, weakref.ref(array))
+
+    def array_name(self, array: Any) -> str | None:
+        """The program's name for ``array`` (None when it has none)."""
+        entry = self.names.get(id(array))
+        return entry[0] if entry is not None and entry[1]() is array else None
+
+    def is_produced(self, t: Any) -> bool:
+        """Whether ``t`` was made by a recorded operation."""
+        ref = self.produced.get(id(t))
+        return ref is not None and ref() is t
+
+    def produce(self, t: Tensor, name: str) -> None:
+        """``t`` was made by a recorded operation; its array is ``name``."""
+        self.produced[id(t)] = weakref.ref(t)
+        vc = t._vc
+        self.produced_versions.append((vc, vc[0], self.bumps.get(id(vc), 0)))
+        self.name_array(t._data, name)
+
+    def tensor_name(self, t: Tensor) -> str:
+        """The program's name for ``t``'s array: a variable, or a guarded constant."""
+        name = self.array_name(t._data)
+        if self.is_produced(t):
+            if name is None:
+                self.fail("a recorded tensor's .data was replaced inside the step")
+                return "None"
+            return name
+        if id(t) in self.data_args:
+            name = self.arg_names.get(id(t))
+            if name is None:  # read once, at the start: a new batch each call
+                name = self.arg_names[id(t)] = self.var()
+                self.lines.insert(0, f"{name} = {self.data_args[id(t)][1]}._data")
+            return name
+        if id(t) not in self.walked:
+            if name is not None and name.startswith("v"):
+                return name  # another tensor on a recorded array (``detach()``)
+            self.fail("the step uses a tensor made outside the recorded operations")
+            return "None"
+        if name is None:
+            name = self.const(t._data)
+            self.name_array(t._data, name)
+        return name
+
+    def operand(self, value: Any, array: Any) -> str:
+        """The program's expression for one input of an op (its tensor and its array)."""
+        if isinstance(value, Tensor):
+            base = self.tensor_name(value)
+            if array is value._data:
+                return base
+            if _is_transpose(array, value._data):
+                return f"{base}.T"
+            if (
+                isinstance(array, np.ndarray)
+                and array.shape == value._data.shape
+                and array.dtype != value._data.dtype
+            ):
+                name = self.var()
+                self.emit(f"{name} = {base}.astype({self.const(array.dtype)})")
+                return name
+            self.fail("an op's input array is not its tensor's")
+            return "None"
+        if type(array) in _VALUE_TYPES:
+            return self.const(array)
+        if isinstance(array, tuple) and all(type(a) in _VALUE_TYPES for a in array):
+            return self.const(array)
+        self.fail(f"an op input of type {type(array).__name__}")
+        return "None"
+
+    # ------------------------------------------------------------------ events
+
+    def forward(
+        self, op: Any, inputs: Any, arrays: Any, result: Tensor, meta: dict[str, Any]
+    ) -> None:
+        """A forward op ran: ``result = op.forward(*arrays, **meta)``."""
+        reason = _unsupported_op(op)
+        if reason is None and len(inputs) != len(arrays):
+            reason = "an op whose inputs and arrays differ in number"
+        if reason is None and not all(_plain(v) for v in meta.values()):
+            reason = f"{type(op).__name__} with array arguments"
+        if reason is None and type(op) not in DETERMINISTIC:
+            reason = _check_repeatable(op, arrays, meta, result._data)
+        if reason is not None:
+            self.fail(reason)
+            return
+        args = [self.operand(v, a) for v, a in zip(inputs, arrays)]
+        args += [f"{key}={self.const(value)}" for key, value in meta.items()]
+        name = self.var()
+        call = forward_expr(op, args, meta) or f"{self.const(op.forward)}({', '.join(args)})"
+        if result._data is not _raw_output(op, arrays, meta, result._data):
+            call = f"_asarray({call})"
+        self.emit(f"{name} = {call}")
+        self.produce(result, name)
+        self.ops[id(op)] = ([a for a in args if "=" not in a], name)
+
+    def inplace(self, t: Tensor, ufunc: Any, other: Any, before: np.ndarray) -> None:
+        """``ufunc(t, other, out=t)`` ran outside the graph (``before``: t's old values)."""
+        other_data = other._data if isinstance(other, Tensor) else other
+        check = before.copy()
+        try:
+            ufunc(check, other_data, check)
+        except Exception:  # noqa: BLE001 - any failure: not repeatable
+            self.fail("an in-place change that cannot be repeated")
+            return
+        if not np.array_equal(check, t._data, equal_nan=check.dtype.kind in "fc"):
+            self.fail("an in-place change that does not repeat")
+            return
+        if id(t) in self.data_args:
+            self.fail("an in-place change of an argument")
+            return
+        target = self.tensor_name(t)
+        value = self.operand(other, other_data)
+        self.emit(
+            inplace_line(ufunc, target, value)
+            or f"{self.const(ufunc)}({target}, {value}, {target})"
+        )
+        self.bump(t._vc)
+
+    def grad_set(self, t: Tensor, value: Any) -> None:
+        """``t.grad = value`` (or ``del t.grad``) inside the step."""
+        if value is not None:
+            self.fail("a .grad assigned a tensor inside the step")
+        elif id(t) in self.walked:
+            self.emit(f"{self.const(t)}._grad = None")
+        elif not self.is_produced(t):
+            self.fail("a .grad reset on a tensor the step cannot reach")
+
+    def bump(self, vc: list[int]) -> None:
+        """Eager bumped ``vc``; so will the replay, when it is a guarded tensor's counter."""
+        self.bumps[id(vc)] = self.bumps.get(id(vc), 0) + 1
+        if id(vc) in self.walked_vcs:
+            self.emit(f"{self.const(vc)}[0] += 1")
+
+    def check_versions(self) -> None:
+        """Every version bump of a guarded tensor must come from a recorded change: any other
+        change (numpy on ``.data``, an optimizer's fused update) would not be replayed."""
+        for key, vc in self.walked_vcs.items():
+            if vc[0] - self.entry_versions[key] != self.bumps.get(key, 0):
+                self.fail("a tensor was changed by something the recorder does not see")
+                return
+        for vc, version, bumps in self.produced_versions:
+            if vc[0] - version != self.bumps.get(id(vc), 0) - bumps:
+                self.fail("a tensor was changed by something the recorder does not see")
+                return
+
+
+def _is_transpose(array: Any, data: np.ndarray) -> bool:
+    """Whether ``array`` is ``data.T`` (how ``F.linear`` hands the weight to its op)."""
+    return (
+        isinstance(array, np.ndarray)
+        and array.base is not None
+        and array.shape == data.shape[::-1]
+        and array.strides == data.strides[::-1]
+        and array.dtype == data.dtype
+        and array.__array_interface__["data"][0] == data.__array_interface__["data"][0]
+    )
+
+
+def _plain(value: Any) -> bool:
+    """Whether an op's keyword argument can be a constant of the program."""
+    if isinstance(value, tuple):
+        return all(_plain(v) for v in value)
+    return type(value) in _META_TYPES
+
+
+def _unsupported_op(op: Any) -> str | None:
+    """Why the op cannot be replayed by calling its own forward and backward, or None."""
+    cls = type(op)
+    if not isinstance(op, Op) or isinstance(op, HoldingOp):
+        return f"{cls.__name__} has no replay kernel"
+    if op._n_out != 1:
+        return f"{cls.__name__} has several outputs"
+    if cls is LinearAddmm:
+        return None
+    if cls._run is not Op._run or cls._run_once is not Op._run_once:
+        return f"{cls.__name__} has its own backward driver"
+    return None
+
+
+def _raw_output(op: Any, arrays: Any, meta: dict[str, Any], out: np.ndarray) -> Any:
+    """What ``op.forward`` returns (``_finish`` wraps a numpy scalar into a 0-d array): ``out``
+    itself unless it is 0-d, then computed again (a scalar is cheap)."""
+    return out if out.ndim else op.forward(*arrays, **meta)
+
+
+def _check_repeatable(op: Any, arrays: Any, meta: dict[str, Any], out: np.ndarray) -> str | None:
+    """Run the forward again: a different result (random ops, hidden state) cannot replay."""
+    try:
+        again = np.asarray(op.forward(*arrays, **meta))
+    except Exception:  # noqa: BLE001
+        return f"{type(op).__name__}'s forward cannot be repeated"
+    if again.shape != out.shape or again.dtype != out.dtype:
+        return f"{type(op).__name__}'s forward does not repeat"
+    if not np.array_equal(again, out, equal_nan=out.dtype.kind in "fc"):
+        return f"{type(op).__name__}'s forward does not repeat (random?)"
+    return None
