@@ -30,7 +30,7 @@ class Impl:
 
     name: str
     framework: str  # "numpy" | "tapegrad" | "torch"
-    style: str  # "manual" | "cli" | "nn" | "raw" | "compiled"
+    style: str  # "manual" | "cli" | "nn" | "raw" | "compiled" | "flat"
 
     def unavailable(self) -> str | None:
         """Why this implementation cannot run here, or None."""
@@ -38,12 +38,14 @@ class Impl:
             return None
         try:
             fw = load_framework(self.framework, 1)
-            if self.style in ("nn", "cli"):
+            if self.style in ("nn", "cli", "flat"):
                 fw.nn.Linear, fw.nn.Sequential, fw.nn.ReLU, fw.nn.Tanh, fw.nn.MSELoss  # noqa: B018
             if self.style == "cli":
                 importlib.import_module("tapegrad.train").fit  # noqa: B018
             if self.style == "compiled":
                 fw.compile  # noqa: B018
+            if self.style == "flat":
+                fw._foreach_sub_  # noqa: B018
         except (ImportError, AttributeError) as exc:
             return f"{type(exc).__name__}: {exc}"
         return None
@@ -53,7 +55,13 @@ class Impl:
         if self.framework == "numpy":
             return _numpy_run(w, data)
         fw = load_framework(self.framework, threads)
-        build = {"nn": _nn_run, "raw": _raw_run, "cli": _cli_run, "compiled": _compiled_run}
+        build = {
+            "nn": _nn_run,
+            "raw": _raw_run,
+            "cli": _cli_run,
+            "compiled": _compiled_run,
+            "flat": _flat_run,
+        }
         return build[self.style](fw, w, data)
 
 
@@ -67,11 +75,20 @@ IMPLS: dict[str, Impl] = {
         Impl("tapegrad-compiled", "tapegrad", "compiled"),
         Impl("torch", "torch", "nn"),
         Impl("torch-raw", "torch", "raw"),
+        Impl("torch-flat", "torch", "flat"),
     )
 }
 
 
-QUICK_IMPLS = ("numpy", "tapegrad", "tapegrad-raw", "tapegrad-compiled", "torch")
+QUICK_IMPLS = tuple(IMPLS)  # every peer, so each "x torch" ratio is like for like
+
+# The torch program written the same way as each tapegrad one: the "x torch" column's peer.
+TORCH_PEERS = {
+    "tapegrad": "torch-flat",  # nn model, one flat gradient buffer, update in a few calls
+    "tapegrad-nn": "torch",  # nn model, the bench's per-parameter loop
+    "tapegrad-raw": "torch-raw",  # raw tensors, the blog's per-parameter loop
+    "tapegrad-compiled": "torch-raw",  # the same raw source, its step under tapegrad.compile
+}
 
 
 def load_framework(name: str, threads: int) -> Any:
@@ -217,3 +234,37 @@ def _loss_fn(fw: Any, w: Workload, nn: bool, y: Any) -> Callable[[Any], Any]:
         mse = fw.nn.MSELoss()
         return lambda out: mse(out, y)
     return lambda out: (out - y).pow(2).mean()
+
+
+def _flat_run(fw: Any, w: Workload, data: Data) -> Run:
+    """The nn model with ``tapegrad train``'s update: every ``.grad`` a view of one flat
+    buffer, so scaling, subtracting and zeroing take a few calls (``tapegrad._flat``'s way)."""
+    x, y = fw.from_numpy(data.x), fw.from_numpy(data.y)
+    model = _nn_model(fw, w, data)
+    params = list(model.parameters())
+    flat = fw.zeros(sum(p.numel() for p in params))
+    scaled = fw.empty_like(flat)
+    deltas, start = [], 0
+    for p in params:
+        p.grad = flat[start : start + p.numel()].view_as(p)
+        deltas.append(scaled[start : start + p.numel()].view_as(p))
+        start += p.numel()
+    loss_fn = _loss_fn(fw, w, nn=True, y=y)
+    seen: set[str] = set()
+
+    def train(epochs: int) -> tuple[float, float]:
+        first = float("nan")
+        for epoch in range(epochs):
+            loss = loss_fn(model(x))
+            loss.backward()
+            if epoch == epochs - 1:
+                seen.update([_dtype_name(loss), *(_dtype_name(p.grad) for p in params)])
+            with fw.no_grad():
+                fw.mul(flat, w.lr, out=scaled)
+                fw._foreach_sub_(params, deltas)
+                flat.zero_()
+            if epoch == 0:
+                first = loss.item()
+        return first, loss.item()
+
+    return Run(train, lambda: seen | {_dtype_name(p) for p in params})

@@ -34,21 +34,48 @@ def _micro_mul(fw_name: str, requires_grad: bool, number: int, repeat: int) -> f
     return 1e6 * statistics.median(times) / number
 
 
+def _chain_inputs(length: int) -> tuple[np.ndarray, ...]:
+    """Non-trivial float32 inputs for the chain and the exact float32 expectations.
+
+    ``x`` and the loss weights ``v`` are random, and ``c`` is random around 1 with
+    ``c ** length`` in [1/e, e], so a backward rule that drops its factor (``g`` instead of
+    ``g * c``), swaps it (``g * y``) or skips the weights changes the gradient by far more than
+    rounding. The expectations repeat the engine's float32 multiplications in the same order,
+    so a correct engine matches them to the last bit or two.
+    """
+    rng = np.random.default_rng(length)
+    x = rng.uniform(0.5, 2.0, (2, 2)).astype(np.float32)
+    c = np.exp(rng.uniform(-1.0, 1.0, (2, 2)) / length).astype(np.float32)
+    v = rng.uniform(-2.0, 2.0, (2, 2)).astype(np.float32)
+    y, g = x.copy(), v.copy()
+    for _ in range(length):
+        y = y * c
+        g = g * c
+    return x, c, v, y, g
+
+
 def _chain_once(fw: Any, length: int) -> tuple[float, float]:
-    """Seconds to build a ``length``-op chain and to run backward through it."""
-    x = fw.from_numpy(np.ones((2, 2), np.float32)).requires_grad_()
-    c = fw.from_numpy(np.ones((2, 2), np.float32))
+    """Seconds to build a ``length``-op chain and to run backward through it; raises if the
+    output or the gradient differ from the exact expectation."""
+    x_np, c_np, v_np, want_y, want_grad = _chain_inputs(length)
+    x = fw.from_numpy(x_np.copy()).requires_grad_()
+    c, v = fw.from_numpy(c_np.copy()), fw.from_numpy(v_np.copy())
     start = time.perf_counter()
     y = x
     for _ in range(length):
         y = y * c
-    loss = y.sum()
+    loss = (y * v).sum()
     mid = time.perf_counter()
     loss.backward()
     end = time.perf_counter()
-    if float(x.grad.sum()) != 4.0:
-        raise RuntimeError(f"chain gradient is wrong: {x.grad}")
+    _expect("chain output", y.detach().numpy(), want_y)
+    _expect("chain gradient", x.grad.numpy(), want_grad)
     return mid - start, end - mid
+
+
+def _expect(what: str, got: np.ndarray, want: np.ndarray) -> None:
+    if got.dtype != np.float32 or not np.allclose(got, want, rtol=1e-6, atol=0):
+        raise RuntimeError(f"{what} is wrong: got {got!r}, expected {want!r}")
 
 
 def _micro_chain(fw_name: str, repeat: int) -> tuple[float, float]:
