@@ -43,9 +43,9 @@ class _ConvNd(Module):
         padding_mode: str = "zeros",
         device: Any = None,
         dtype: Any = None,
-        output_padding: Any = 0,
     ) -> None:
-        """Check the arguments, make the parameters and initialize them as torch does."""
+        """torch.nn.Conv1d/Conv2d's arguments: checked, then the parameters are made and
+        initialized as torch does."""
         super().__init__()
         k = self._k
         if groups <= 0:
@@ -71,7 +71,7 @@ class _ConvNd(Module):
         self.stride = _ntuple(stride, k)
         self.padding = padding if isinstance(padding, str) else _ntuple(padding, k)
         self.dilation = _ntuple(dilation, k)
-        self.output_padding = _ntuple(output_padding, k)
+        self.output_padding = (0,) * k  # the transposed modules set theirs
         self.groups, self.padding_mode = groups, padding_mode
         if self.transposed:
             shape = (in_channels, out_channels // groups, *self.kernel_size)
@@ -132,35 +132,6 @@ class Conv1d(_ConvNd):
 
     _k = 1
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:  # noqa: E501
-        """torch.nn.Conv1d's arguments."""
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )  # noqa: E501
-
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - torch's name
         """Convolve ``input`` with the weight (and add the bias)."""
         x, padding = self._padded(input)
@@ -171,35 +142,6 @@ class Conv2d(_ConvNd):
     """2-D convolution over (N, C_in, H, W) or (C_in, H, W) inputs."""
 
     _k = 2
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:  # noqa: E501
-        """torch.nn.Conv2d's arguments."""
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )  # noqa: E501
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - torch's name
         """Convolve ``input`` with the weight (and add the bias)."""
@@ -224,7 +166,7 @@ class _ConvTransposeNd(_ConvNd):
         padding_mode: str = "zeros",
         device: Any = None,
         dtype: Any = None,
-    ) -> None:  # noqa: E501
+    ) -> None:
         """torch.nn.ConvTranspose's arguments (only ``padding_mode='zeros'``, as torch)."""
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
@@ -240,8 +182,8 @@ class _ConvTransposeNd(_ConvNd):
             padding_mode,
             device,
             dtype,
-            output_padding,
-        )  # noqa: E501
+        )
+        self.output_padding = _ntuple(output_padding, self._k)
 
     def _output_padding(self, input: Tensor, output_size: Any) -> tuple[int, ...]:  # noqa: A002
         """The output padding that gives ``output_size`` (torch's ``_output_padding``)."""
@@ -276,7 +218,7 @@ class ConvTranspose1d(_ConvTransposeNd):
         op = self._output_padding(input, output_size)
         return F.conv_transpose1d(
             input, self.weight, self.bias, self.stride, self.padding, op, self.groups, self.dilation
-        )  # noqa: E501
+        )
 
 
 class ConvTranspose2d(_ConvTransposeNd):
@@ -289,4 +231,4 @@ class ConvTranspose2d(_ConvTransposeNd):
         op = self._output_padding(input, output_size)
         return F.conv_transpose2d(
             input, self.weight, self.bias, self.stride, self.padding, op, self.groups, self.dilation
-        )  # noqa: E501
+        )

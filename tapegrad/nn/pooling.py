@@ -22,6 +22,10 @@ __all__: list[str] = [
 
 
 class _MaxPoolNd(Module):
+    """What MaxPool1d and MaxPool2d share; ``_pool`` is their functional form."""
+
+    _pool: Any
+
     def __init__(
         self,
         kernel_size: Any,
@@ -38,6 +42,18 @@ class _MaxPoolNd(Module):
         self.padding, self.dilation = padding, dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
+    def forward(self, input: Tensor) -> Any:  # noqa: A002 - torch's name
+        """Pool ``input`` (and return the indices with ``return_indices``)."""
+        return self._pool(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            ceil_mode=self.ceil_mode,
+            return_indices=self.return_indices,
+        )
+
     def extra_repr(self) -> str:
         """``kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False``."""
         return (
@@ -49,33 +65,13 @@ class _MaxPoolNd(Module):
 class MaxPool1d(_MaxPoolNd):
     """Max over sliding windows of (N, C, L) or (C, L) inputs."""
 
-    def forward(self, input: Tensor) -> Any:  # noqa: A002 - torch's name
-        """Pool ``input`` (and return the indices with ``return_indices``)."""
-        return F.max_pool1d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            ceil_mode=self.ceil_mode,
-            return_indices=self.return_indices,
-        )
+    _pool = staticmethod(F.max_pool1d)
 
 
 class MaxPool2d(_MaxPoolNd):
     """Max over sliding windows of (N, C, H, W) or (C, H, W) inputs."""
 
-    def forward(self, input: Tensor) -> Any:  # noqa: A002 - torch's name
-        """Pool ``input`` (and return the indices with ``return_indices``)."""
-        return F.max_pool2d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            ceil_mode=self.ceil_mode,
-            return_indices=self.return_indices,
-        )
+    _pool = staticmethod(F.max_pool2d)
 
 
 class AvgPool1d(Module):
