@@ -25,6 +25,7 @@ from rich.progress import (
 
 from tapegrad.train import EpochEnded, Event, RunResult, RunStarted, RunWarning
 from tapegrad.train.outputs import to_json
+from tapegrad.train.schema import Config
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 ASCII_BLOCKS = " .:-=+*%#"
@@ -43,10 +44,12 @@ def epoch_line(event: EpochEnded) -> str:
 
 
 def val_text(event: EpochEnded) -> str:
-    """``  val_loss 1.2345e+02  val_accuracy 0.9000`` (empty without validation data)."""
+    """``  val_loss 1.2345e+02  val_accuracy 0.9000  lr 1.000e-03`` (the parts a run has)."""
     text = f"  val_loss {event.val_loss:.4e}" if event.val_loss is not None else ""
     if event.val_accuracy is not None:
         text += f"  val_accuracy {event.val_accuracy:.4f}"
+    if event.lr is not None:
+        text += f"  lr {event.lr:.3e}"
     return text
 
 
@@ -58,10 +61,31 @@ def header_line(event: RunStarted) -> str:
     verb = f"resuming after epoch {event.start_epoch}:" if event.start_epoch else "training"
     held_out = f" (+{event.val_samples} for validation)" if event.val_samples else ""
     return (
-        f"{verb} {model} {c['model.activation']} ({event.parameters} parameters) "
-        f"on {event.samples} {c['data.kind']} samples{held_out}: {c['train.loss']}, "
-        f"{c['train.optimizer']} lr {c['train.lr']:g}, batch {batch}, {c['train.epochs']} epochs"
+        f"{verb} {model} {c['model.activation']}{_layer_options(c)} ({event.parameters} "
+        f"parameters) on {event.samples} {c['data.kind']} samples{held_out}: {c['train.loss']}, "
+        f"{c['train.optimizer']} lr {c['train.lr']:g}{_update_options(c)}, batch {batch}, "
+        f"{c['train.epochs']} epochs"
     )
+
+
+def _layer_options(c: Config) -> str:
+    """`` batch norm, dropout 0.1`` (empty for a plain MLP)."""
+    parts = [f"{c.get('model.norm')} norm"] if c.get("model.norm", "none") != "none" else []
+    if c.get("model.dropout", 0.0) > 0:
+        parts.append(f"dropout {c['model.dropout']:g}")
+    return " + " + ", ".join(parts) if parts else ""
+
+
+def _update_options(c: Config) -> str:
+    """`` (cosine schedule)``, weight decay and clipping when set."""
+    parts = []
+    if c.get("train.scheduler") is not None:
+        parts.append(f"{c['train.scheduler']['kind']} schedule")
+    if c.get("train.weight_decay") is not None:
+        parts.append(f"weight decay {c['train.weight_decay']:g}")
+    if c.get("train.clip_grad_norm") is not None:
+        parts.append(f"clip {c['train.clip_grad_norm']:g}")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def warning_line(event: RunWarning) -> str:
@@ -219,7 +243,7 @@ class JsonRenderer:
             record: dict[str, Any] = {"epoch": event.epoch, "loss": event.loss}
             if event.accuracy is not None:
                 record["accuracy"] = event.accuracy
-            for name in ("val_loss", "val_accuracy"):
+            for name in ("val_loss", "val_accuracy", "lr"):
                 if getattr(event, name) is not None:
                     record[name] = getattr(event, name)
             print(to_json(record), file=self.out, flush=True)

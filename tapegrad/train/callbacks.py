@@ -7,7 +7,9 @@ once the epoch is recorded and before the event is emitted, ``on_epoch_end`` upd
 state and may ask the trainer to stop (``Trainer.request_stop``). Its state goes into the
 checkpoint (``state``: JSON values, ``arrays``: named arrays) and comes back on resume
 (``load_state``), so a resumed run carries on exactly; ``summary`` adds to ``summary.json``
-and ``files`` names the files it writes at the end of the run.
+and ``files`` names the files it writes at the end of the run. The step hooks
+(``on_step_start``, ``before_update``, ``after_update``: gradient clipping, per-batch
+schedules) run only for callbacks that override them, so the others cost no step any time.
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ class TrainerCallback:
 
     name = ""
     columns: tuple[str, ...] = ()
+
+    def setup(self, trainer: Trainer) -> None:
+        """Attach to the trainer once its model and update rule exist (before any restore)."""
+
+    def on_step_start(self, trainer: Trainer) -> None:
+        """Before a batch's forward pass (only for callbacks that override it)."""
+
+    def before_update(self, trainer: Trainer) -> None:
+        """After backward, before the update (only for callbacks that override it)."""
+
+    def after_update(self, trainer: Trainer) -> None:
+        """After the update, inside the step (only for callbacks that override it)."""
 
     def measure(self, trainer: Trainer, event: EpochEnded) -> None:
         """Add figures to ``event``; runs before the epoch is recorded."""
@@ -60,3 +74,9 @@ class TrainerCallback:
     def files(self) -> dict[str, dict[str, np.ndarray]]:
         """Run files to write at the end: file name -> arrays."""
         return {}
+
+
+def overriding(callbacks: list[TrainerCallback], hook: str) -> list[TrainerCallback]:
+    """The callbacks whose class overrides ``hook`` (the others' would do nothing)."""
+    base = getattr(TrainerCallback, hook)
+    return [c for c in callbacks if getattr(type(c), hook) is not base]

@@ -22,6 +22,7 @@ import numpy as np
 
 from tapegrad.train import memory
 from tapegrad.train.errors import ConfigError, clip
+from tapegrad.train.model import INTEGER_BUFFERS, block_size, layout
 from tapegrad.train.schema import LINEAR, SPIRALS, Config
 
 #: The dtype of every model parameter and optimizer buffer (``nn.Linear``'s default).
@@ -32,10 +33,20 @@ HISTORY_DTYPE = np.dtype(np.float64)
 MAX_META_BYTES = 64_000_000
 HISTORY = ("history.loss", "history.accuracy", "history.time")
 #: Optimizer buffers per ``train.optimizer`` (SGD keeps one only when momentum is set).
-BUFFERS = {"adam": ("exp_avg", "exp_avg_sq"), "sgd": ("momentum_buffer",), "manual": ()}
+BUFFERS = {
+    "adam": ("exp_avg", "exp_avg_sq"),
+    "adamw": ("exp_avg", "exp_avg_sq"),
+    "sgd": ("momentum_buffer",),
+    "rmsprop": ("square_avg", "momentum_buffer"),
+    "adagrad": ("sum",),
+    "manual": (),
+}
+#: The dtype of an integer model buffer (BatchNorm's ``num_batches_tracked``).
+COUNTER_DTYPE = np.dtype(np.int64)
 _NAME = re.compile(
-    r"meta|history\.(loss|accuracy|time|val_loss|val_accuracy)|(model|best)\.\d+\.(weight|bias)"
-    r"|optim\.\d+\.(exp_avg|exp_avg_sq|momentum_buffer)"
+    r"meta|history\.(loss|accuracy|time|val_loss|val_accuracy|lr)"
+    r"|(model|best)\.\d+\.(weight|bias|running_mean|running_var|num_batches_tracked)"
+    r"|optim\.\d+\.(exp_avg|exp_avg_sq|momentum_buffer|square_avg|sum)"
 )
 
 
@@ -84,7 +95,8 @@ def _entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, path: Pat
         else:
             raise damaged(path, f"entry {name!r} has .npy format version {version}")
         header = f.tell()
-    if dtype.hasobject or dtype.kind not in "fU":
+    counter = name.endswith(".num_batches_tracked") and dtype == COUNTER_DTYPE
+    if dtype.hasobject or (dtype.kind not in "fU" and not counter):
         raise damaged(path, f"entry {name!r} holds {dtype} values")
     entry = Entry(name, tuple(shape), dtype, info)
     need = header + entry.nbytes
@@ -133,19 +145,25 @@ def load_arrays(archive: zipfile.ZipFile, entries: Mapping[str, Entry]) -> dict[
 def check_layout(entries: Mapping[str, Entry], config: Config, path: Path) -> None:
     """Model and optimizer entries: the names, shapes and dtypes ``config`` trains."""
     model = {k[6:]: e for k, e in entries.items() if k.startswith("model.")}
-    shapes = model_shapes(config, model)
+    shapes, params = _layout(config, model)
     check_model_arrays(shapes, model, path)
     best = {k[5:]: e for k, e in entries.items() if k.startswith("best.")}
     if best:
         check_model_arrays(shapes, best, path)
     optimizer = {k: e for k, e in entries.items() if k.startswith("optim.")}
-    _check_buffers(optimizer, list(shapes.values()), config, path)
+    _check_buffers(optimizer, [shapes[k] for k in params], config, path)
 
 
 def model_shapes(config: Config, found: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-    """The parameter shapes of the config's MLP, in ``state_dict`` order; a CSV run's input
-    and output widths come from the data, so they are taken from ``found`` here (restore
-    checks them against the data)."""
+    """The ``state_dict`` shapes of the config's MLP, in order; a CSV run's input and output
+    widths come from the data, so they are taken from ``found`` here (restore checks them
+    against the data)."""
+    return _layout(config, found)[0]
+
+
+def _layout(
+    config: Config, found: Mapping[str, Any]
+) -> tuple[dict[str, tuple[int, ...]], list[str]]:
     hidden = list(config["model.hidden"])
     kind = config["data.kind"]
     if kind == LINEAR:
@@ -154,13 +172,8 @@ def model_shapes(config: Config, found: Mapping[str, Any]) -> dict[str, tuple[in
         d_in, d_out = 2, config["data.classes"]
     else:
         d_in = _width(found.get("0.weight"), 1)
-        d_out = _width(found.get(f"{2 * len(hidden)}.weight"), 0)
-    sizes = [d_in, *hidden, d_out]
-    shapes: dict[str, tuple[int, ...]] = {}
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes[f"{2 * i}.weight"] = (n_out, n_in)
-        shapes[f"{2 * i}.bias"] = (n_out,)
-    return shapes
+        d_out = _width(found.get(f"{block_size(config) * len(hidden)}.weight"), 0)
+    return layout(config, [d_in, *hidden, d_out])
 
 
 def _width(entry: Any, axis: int) -> int:
@@ -184,10 +197,11 @@ def check_model_arrays(
                 f"{path}: {key!r} has shape {tuple(array.shape)} in the checkpoint, but the "
                 f"model's is {tuple(shape)}"
             )
-        if array.dtype != MODEL_DTYPE:
+        dtype = COUNTER_DTYPE if key.split(".")[-1] in INTEGER_BUFFERS else MODEL_DTYPE
+        if array.dtype != dtype:
             raise ConfigError(
                 f"{path}: {key!r} holds {array.dtype} values in the checkpoint, but the "
-                f"model's are {MODEL_DTYPE}"
+                f"model's are {dtype}"
             )
     for key in arrays:
         if key not in expected:
@@ -202,6 +216,8 @@ def expected_buffers(config: Config) -> tuple[str, ...]:
     name = config["train.optimizer"]
     if name == "sgd" and config["train.momentum"] == 0:
         return ()
+    if name == "rmsprop" and config["train.momentum"] == 0:
+        return ("square_avg",)
     return BUFFERS[name]
 
 

@@ -16,13 +16,27 @@ from typing import Any
 import tapegrad as tg
 from tapegrad.train.checkpoint_entries import expected_buffers
 from tapegrad.train.errors import ConfigError, clip, show
+from tapegrad.train.model import parameter_count
+from tapegrad.train.schedule import make_scheduler
 from tapegrad.train.schema import Config
 from tapegrad.train.updates import make_updater
 
 #: Integer counters an optimizer keeps per parameter.
-SCALARS = {"adam": ("step",), "sgd": (), "manual": ()}
+SCALARS = {
+    "adam": ("step",),
+    "adamw": ("step",),
+    "rmsprop": ("step",),
+    "adagrad": ("step",),
+    "sgd": (),
+    "manual": (),
+}
 #: The config key each hyperparameter comes from.
-HYPERPARAMETER_KEYS = {"lr": "train.lr", "momentum": "train.momentum", "betas": "train.betas"}
+HYPERPARAMETER_KEYS = {
+    "lr": "train.lr",
+    "momentum": "train.momentum",
+    "betas": "train.betas",
+    "weight_decay": "train.weight_decay",
+}
 
 
 class _Parameters:
@@ -40,8 +54,9 @@ def expected_groups(config: Config) -> list[dict[str, Any]] | None:
     for the manual update, which keeps no optimizer state."""
     if config["train.optimizer"] == "manual":
         return None
-    count = 2 * (len(config["model.hidden"]) + 1)
-    updater = make_updater(_Parameters(count), config)  # type: ignore[arg-type]
+    updater = make_updater(_Parameters(parameter_count(config)), config)  # type: ignore[arg-type]
+    if config.get("train.scheduler") is not None:  # it adds initial_lr (max_lr, ...) to groups
+        make_scheduler(updater, config["train.scheduler"], steps_per_epoch=1)
     groups: list[dict[str, Any]] = json.loads(json.dumps(updater.state_dict()["param_groups"]))
     return groups
 
@@ -56,7 +71,9 @@ def check_optimizer(config: Config, optimizer: Mapping[str, Any] | None, path: P
                 f"{config['train.optimizer']}"
             )
         return
-    _compare(optimizer["param_groups"], expected, "param_groups", path)
+    # A schedule moves lr: the scheduler's own state says what it must be (Schedule checks it).
+    skip = ("lr",) if config.get("train.scheduler") is not None else ()
+    _compare(optimizer["param_groups"], expected, "param_groups", path, skip)
     _check_state(optimizer["state"], config, len(expected[0]["params"]), path)
 
 
@@ -72,19 +89,21 @@ _LATER_FLAGS = {
 }
 
 
-def _compare(saved: Any, expected: Any, field: str, path: Path) -> None:
+def _compare(saved: Any, expected: Any, field: str, path: Path, skip: tuple[str, ...] = ()) -> None:
     if isinstance(expected, dict) and isinstance(saved, dict):
         for key in dict.fromkeys([*expected, *saved]):
+            if key in skip and key in saved and key in expected:
+                continue
             if key not in saved and key in _LATER_FLAGS and _same(_LATER_FLAGS[key], expected[key]):
                 continue  # an older checkpoint: the flag keeps its default
             if key not in saved or key not in expected:
                 what = "is missing from" if key not in saved else "is not a field of"
                 raise ConfigError(f"{path}: optimizer {field}.{clip(str(key))} {what} the state")
-            _compare(saved[key], expected[key], f"{field}.{key}", path)
+            _compare(saved[key], expected[key], f"{field}.{key}", path, skip)
         return
     if isinstance(expected, list) and isinstance(saved, list) and len(saved) == len(expected):
         for i, (a, b) in enumerate(zip(saved, expected)):
-            _compare(a, b, f"{field}[{i}]", path)
+            _compare(a, b, f"{field}[{i}]", path, skip)
         return
     if not _same(saved, expected):
         leaf = field.rsplit(".", 1)[-1].split("[")[0]

@@ -42,6 +42,7 @@ class EpochEnded:
     log: bool
     val_loss: float | None = None
     val_accuracy: float | None = None
+    lr: float | None = None  # with train.scheduler: the rate of the epoch's last update
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 import tapegrad as tg
 from tapegrad import nn, optim
 from tapegrad.train import memory
-from tapegrad.train.callbacks import TrainerCallback
+from tapegrad.train.callbacks import TrainerCallback, overriding
 from tapegrad.train.checkpoint import Snapshot, check_model_arrays
 from tapegrad.train.data import Dataset, make_dataset
 from tapegrad.train.errors import ConfigError
@@ -89,6 +89,12 @@ class Trainer:
         self.position = Position()
         self._critical = False  # True while parameters or the history change
         self._digest: str | None = None
+        for callback in self.callbacks:
+            callback.setup(self)
+        self._hooks = {
+            hook: overriding(self.callbacks, hook)
+            for hook in ("on_step_start", "before_update", "after_update")
+        }
 
     # ------------------------------------------------------------------ running
 
@@ -142,6 +148,8 @@ class Trainer:
         return batches(self.data, batch_size, skip=self.position.step)
 
     def _step(self, x: tg.Tensor, y: tg.Tensor, size: int, stop_on_nonfinite: bool) -> float:
+        for callback in self._hooks["on_step_start"]:
+            callback.on_step_start(self)
         y_pred = self.model(x)
         loss = self.loss_fn(y_pred, y)
         value = loss.item()
@@ -153,7 +161,11 @@ class Trainer:
         loss.backward()
         p = self.position
         self._critical = True
+        for callback in self._hooks["before_update"]:
+            callback.before_update(self)
         self.updater.step()
+        for callback in self._hooks["after_update"]:
+            callback.after_update(self)
         self.updater.zero_grad()
         p.step, p.correct = p.step + 1, p.correct + correct
         p.total += value if self.summed else value * size
@@ -386,6 +398,12 @@ def prepare(config: Config) -> Trainer:
     # The split is drawn here, between the data and the weights: a resume draws it again.
     prepared = prepare_data(data, config)
     sizes = [data.d_in, *config["model.hidden"], data.d_out]
-    model = build_model(sizes, config["model.activation"], config["model.init"])
+    model = build_model(
+        sizes,
+        config["model.activation"],
+        config["model.init"],
+        config["model.dropout"],
+        config["model.norm"],
+    )
     callbacks = make_callbacks(config, prepared.held_out)
     return Trainer(model, prepared.train, config, prepared.held_out, callbacks, prepared.info)

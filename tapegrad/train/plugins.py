@@ -6,16 +6,26 @@ from tapegrad.train.best_model import BestModel
 from tapegrad.train.callbacks import TrainerCallback
 from tapegrad.train.data import Dataset
 from tapegrad.train.early_stopping import EarlyStopping
+from tapegrad.train.random_stream import RandomStream
+from tapegrad.train.schedule import ClipGradNorm, Schedule
 from tapegrad.train.schema import Config
 from tapegrad.train.val_metrics import ValidationMetrics
 
 
 def make_callbacks(config: Config, held_out: Dataset | None) -> list[TrainerCallback]:
-    """Validation (with held-out data), early stopping (``train.early_stopping``) and the best
-    model (``best.npz``: runs that write files and have validation data or early stopping)."""
+    """The random stream (dropout), gradient clipping (``train.clip_grad_norm``), validation
+    (with held-out data), the schedule (``train.scheduler``), early stopping
+    (``train.early_stopping``) and the best model (``best.npz``: runs that write files and
+    have validation data or early stopping)."""
     callbacks: list[TrainerCallback] = []
+    if config.get("model.dropout", 0.0) > 0:  # dropout draws in every step
+        callbacks.append(RandomStream())
+    if config.get("train.clip_grad_norm") is not None:
+        callbacks.append(ClipGradNorm(config["train.clip_grad_norm"]))
     if held_out is not None:
         callbacks.append(ValidationMetrics(held_out))
+    if config.get("train.scheduler") is not None:
+        callbacks.append(Schedule(config["train.scheduler"]))
     options = config.get("train.early_stopping")
     if options is not None:
         callbacks.append(EarlyStopping(**options))

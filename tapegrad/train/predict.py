@@ -30,7 +30,7 @@ from tapegrad.train.config import load_config
 from tapegrad.train.data import Dataset, _read_rows, make_dataset
 from tapegrad.train.errors import ConfigError, clip
 from tapegrad.train.heldout import DataInfo, Scaling, describe, run_digest, split
-from tapegrad.train.model import LOSSES, build_model
+from tapegrad.train.model import INTEGER_BUFFERS, LOSSES, model_from_config
 from tapegrad.train.outputs import BEST_FILE, CHECKPOINT_FILE, CONFIG_FILE, DATA_FILE, MODEL_FILE
 from tapegrad.train.schema import Config
 from tapegrad.train.val_metrics import evaluate_loss
@@ -102,10 +102,11 @@ def load_trained(run_dir: str | Path, best: bool = False) -> TrainedModel:
     arrays = _load_weights(run_dir / name, best)
     sizes = [info.d_in, *config["model.hidden"], info.d_out]
     with _own_random_state():  # building the model draws initial weights we do not keep
-        model = build_model(sizes, config["model.activation"], config["model.init"])
+        model = model_from_config(sizes, config)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     check_model_arrays(shapes, arrays, run_dir / name)
     model.load_state_dict(arrays)
+    model.train(False)  # dropout off, norms on their running statistics
     return TrainedModel(run_dir, config, info, model, name)
 
 
@@ -131,7 +132,11 @@ def _load_weights(path: Path, best: bool) -> dict[str, np.ndarray]:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError) as exc:
         raise ConfigError(f"{path}: not a model file ({clip(str(exc))})") from None
-    bad = [k for k, v in arrays.items() if v.dtype != MODEL_DTYPE]
+    bad = [
+        k
+        for k, v in arrays.items()
+        if v.dtype != MODEL_DTYPE and k.split(".")[-1] not in INTEGER_BUFFERS
+    ]
     if bad:
         raise ConfigError(f"{path}: {bad[0]!r} holds {arrays[bad[0]].dtype} values, not float32")
     return arrays

@@ -23,6 +23,7 @@ from tapegrad.train.checks import (
     text,
 )
 from tapegrad.train.option_checks import early_stopping, fraction
+from tapegrad.train.schedule_options import scheduler
 from tapegrad.train.threads import thread_setting
 
 
@@ -44,6 +45,12 @@ class Key:
 
 
 DATA_KINDS = ("linear", "spirals", "csv")
+OPTIMIZERS = ("manual", "sgd", "adam", "adamw", "rmsprop", "adagrad")
+#: ``model.activation`` names (``model.ACTIVATIONS`` maps them to ``nn`` modules).
+ACTIVATION_NAMES = (
+    "relu", "tanh", "sigmoid", "gelu", "silu", "leaky_relu", "elu", "selu", "celu",
+    "softplus", "mish", "hardswish",
+)  # fmt: skip
 LINEAR, SPIRALS, CSV = DATA_KINDS
 FOR_LINEAR = When("data.kind", (LINEAR,))
 FOR_SPIRALS = When("data.kind", (SPIRALS,))
@@ -74,18 +81,38 @@ SCHEMA: dict[str, Key] = {
         "none", choice("none", "standard"), "standard: scale inputs by the training part's stats"
     ),
     "model.hidden": Key([32], hidden_sizes(), "hidden layer sizes"),
-    "model.activation": Key("relu", choice("relu", "tanh", "sigmoid"), "hidden activation"),
+    "model.activation": Key("relu", choice(*ACTIVATION_NAMES), "hidden activation"),
+    "model.dropout": Key(0.0, number(ge=0, lt=1), "dropout after each hidden activation; 0 = off"),
+    "model.norm": Key(
+        "none", choice("none", "batch", "layer"), "BatchNorm1d/LayerNorm after each hidden Linear"
+    ),
     "model.init": Key("normal", choice("normal", "torch"), "normal: N(0,1), zero bias"),
     "train.epochs": Key(200, integer(ge=1), "passes over the data"),
     "train.lr": Key(1e-4, number(gt=0), "learning rate"),
     "train.loss": Key("sse", choice("sse", "mse", "cross_entropy"), "loss function"),
-    "train.optimizer": Key("manual", choice("manual", "sgd", "adam"), "weight update"),
-    "train.momentum": Key(0.0, number(ge=0), "SGD momentum", When("train.optimizer", ("sgd",))),
+    "train.optimizer": Key("manual", choice(*OPTIMIZERS), "weight update"),
+    "train.momentum": Key(
+        0.0, number(ge=0), "SGD/RMSprop momentum", When("train.optimizer", ("sgd", "rmsprop"))
+    ),
     "train.betas": Key(
         [0.9, 0.999],
         list_of(number(ge=0, lt=1), "a list of 2 numbers in [0, 1)", 2),
-        "Adam betas",
-        When("train.optimizer", ("adam",)),
+        "Adam/AdamW betas",
+        When("train.optimizer", ("adam", "adamw")),
+    ),
+    "train.weight_decay": Key(
+        None,
+        optional(number(ge=0)),
+        "L2 penalty (adamw: decoupled); null = the optimizer's default (0; adamw 0.01)",
+        When("train.optimizer", OPTIMIZERS[1:]),
+    ),
+    "train.clip_grad_norm": Key(
+        None, optional(number(gt=0)), "clip the gradients' total norm to this; null = off"
+    ),
+    "train.scheduler": Key(
+        None,
+        scheduler(),
+        "{kind: step | multistep | exponential | cosine | onecycle | plateau, ...}",
     ),
     "train.batch_size": Key(None, optional(integer(ge=1)), "null = full batch"),
     "train.log_every": Key(10, integer(ge=1), "report every N epochs"),

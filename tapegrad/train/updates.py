@@ -22,8 +22,14 @@ class ManualUpdate:
 
     def __init__(self, params: Sequence[tg.Tensor], lr: float) -> None:
         self.params = list(params)
-        self.lr = lr
+        # One group, as an optimizer's: a schedule (``train.schedule``) sets its ``lr``.
+        self.param_groups: list[dict[str, Any]] = [{"lr": lr}]
         self._flat = FlatGrads.for_params(self.params)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step."""
+        return float(self.param_groups[0]["lr"])
 
     def step(self) -> None:
         """Move every parameter against its gradient and zero the gradient."""
@@ -43,10 +49,24 @@ class ManualUpdate:
 
 
 def make_updater(model: nn.Module, config: Config) -> Any:
-    """The configured update rule: ``ManualUpdate``, ``optim.SGD`` or ``optim.Adam``."""
+    """The configured update rule: ``ManualUpdate`` or an ``optim`` optimizer."""
     name, lr, params = config["train.optimizer"], config["train.lr"], list(model.parameters())
-    if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=config["train.momentum"])
-    if name == "adam":
-        return optim.Adam(params, lr=lr, betas=tuple(config["train.betas"]))
-    return ManualUpdate(params, lr)
+    if name == "manual":
+        return ManualUpdate(params, lr)
+    options: dict[str, Any] = {"lr": lr}
+    if config.get("train.weight_decay") is not None:
+        options["weight_decay"] = config["train.weight_decay"]
+    if name in ("sgd", "rmsprop"):
+        options["momentum"] = config["train.momentum"]
+    if name in ("adam", "adamw"):
+        options["betas"] = tuple(config["train.betas"])
+    return OPTIMIZERS[name](params, **options)
+
+
+OPTIMIZERS: dict[str, type[optim.Optimizer]] = {
+    "sgd": optim.SGD,
+    "adam": optim.Adam,
+    "adamw": optim.AdamW,
+    "rmsprop": optim.RMSprop,
+    "adagrad": optim.Adagrad,
+}

@@ -20,10 +20,16 @@ def evaluate_loss(
     model: nn.Module, data: Dataset, loss_fn: Callable[[tg.Tensor, tg.Tensor], tg.Tensor]
 ) -> tuple[float, float | None]:
     """``(loss, accuracy)`` of ``model`` on ``data`` in one forward pass without recording
-    (accuracy None for regression). Draws nothing from the random generator."""
-    with tg.no_grad():
-        y_pred = model(tg.from_numpy(data.x))
-        loss = loss_fn(y_pred, tg.from_numpy(data.y)).item()
+    (accuracy None for regression), in eval mode (dropout off, norms on their running
+    statistics; the mode is put back). Draws nothing from the random generator."""
+    training = model.training
+    model.train(False)
+    try:
+        with tg.no_grad():
+            y_pred = model(tg.from_numpy(data.x))
+            loss = loss_fn(y_pred, tg.from_numpy(data.y)).item()
+    finally:
+        model.train(training)
     accuracy = None
     if data.n_classes is not None:
         accuracy = float((y_pred.numpy().argmax(axis=1) == data.y).mean())

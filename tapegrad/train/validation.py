@@ -14,6 +14,7 @@ from typing import Any
 
 from tapegrad.train.errors import COMMAND_LINE, ConfigError, show
 from tapegrad.train.option_checks import check_heldout
+from tapegrad.train.schedule_options import ScheduleError, check_schedule
 from tapegrad.train.schema import CSV, KIND_DEFAULTS, LINEAR, LOSSES_FOR_KIND, SCHEMA, Config
 
 
@@ -36,6 +37,7 @@ def resolve(
             values[key] = _csv_path(values[key], sources[key], path)
     _cross_checks(values, sources)
     check_heldout(values, sources)
+    check_schedule(values, sources)
     return Config(values, path, sources)
 
 
@@ -62,6 +64,8 @@ def _check(key: str, value: Any, sources: Mapping[str, str]) -> Any:
     check = SCHEMA[key].check
     try:
         return check.convert(value)
+    except ScheduleError as exc:
+        raise _error(sources, key, str(exc)) from None
     except (ValueError, TypeError):
         hint = _suggest(value, check.options)
         message = f"must be {check.expected}, got {show(value)}{hint}"

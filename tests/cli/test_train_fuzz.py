@@ -82,11 +82,24 @@ GOOD: dict[str, list[object]] = {
     "data.val_path": PATHS,
     "data.normalize": ["none", "standard"],
     "model.hidden": [[], [4], [8, 4], 3],
-    "model.activation": ["relu", "tanh", "sigmoid"],
+    "model.activation": ["relu", "tanh", "sigmoid", "gelu", "leaky_relu"],
+    "model.dropout": [0, 0.5, 1, -0.1],
+    "model.norm": ["none", "batch", "layer"],
     "model.init": ["normal", "torch"],
     "train.lr": [1e-4, 0.1, 100, "1e-2"],
     "train.loss": ["sse", "mse", "cross_entropy"],
-    "train.optimizer": ["manual", "sgd", "adam"],
+    "train.optimizer": ["manual", "sgd", "adam", "adamw", "rmsprop", "adagrad"],
+    "train.weight_decay": [None, 0, 0.01, -1],
+    "train.clip_grad_norm": [None, 1.0, 0],
+    "train.scheduler": [
+        None,
+        "cosine",
+        {"kind": "step", "step_size": 2},
+        {"kind": "onecycle"},
+        {"kind": "plateau", "patience": 1},
+        {"kind": "step"},
+        {"kind": "cosine", "x": 1},
+    ],
     "train.momentum": [0, 0.9],
     "train.betas": [[0.9, 0.999], [0, 0.5]],
     "train.batch_size": [None, 1, 7, 1000],
@@ -129,7 +142,7 @@ def coherent(draw: st.DrawFn) -> list[tuple[str, object]]:
     mostly with good values: runs that get as far as training."""
     chosen: dict[str, object] = {
         "data.kind": draw(st.sampled_from(["linear", "spirals", "csv"])),
-        "train.optimizer": draw(st.sampled_from(["manual", "sgd", "adam"])),
+        "train.optimizer": draw(st.sampled_from(["manual", "sgd", "adam", "adamw", "rmsprop"])),
     }
     if chosen["data.kind"] == "csv":
         chosen["data.path"] = draw(st.sampled_from(PATHS[:3]))

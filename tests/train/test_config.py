@@ -87,7 +87,10 @@ def test_bad_value_names_file_key_expected_and_found(tmp_path):
         ("seed=true", "seed must be an integer >= 0, got true"),
         ("model.hidden=[64, 0]", "model.hidden must be an integer >= 1 or a list of them"),
         ("model.activation=ReLU", 'got "ReLU"; did you mean relu?'),
-        ("train.optimizer=adamw", "train.optimizer must be one of manual, sgd, adam"),
+        (
+            "train.optimizer=lbfgs",
+            "train.optimizer must be one of manual, sgd, adam, adamw, rmsprop, adagrad",
+        ),
         ("train.batch_size=-1", "train.batch_size must be an integer >= 1 or null, got -1"),
         ("data.weights=[]", "data.weights must be a non-empty list of numbers, got []"),
         ("data.noise=-1", "data.noise must be a number >= 0, got -1"),
