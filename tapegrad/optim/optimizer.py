@@ -14,6 +14,7 @@ import numpy as np
 from tapegrad.engine.grad_mode import enable_grad, no_grad
 from tapegrad.factories import from_numpy
 from tapegrad.nn.parameter import zero_grads
+from tapegrad.replay.patches import replayed_by_calling
 from tapegrad.tensor import Tensor
 
 # State entries kept as Python numbers, not tensors (torch keeps a 0-d tensor).
@@ -34,6 +35,10 @@ class Optimizer:
     """Base class: holds ``param_groups`` (dicts with ``params`` and hyperparameters) and
     ``state`` (per-parameter buffers); subclasses implement ``_update`` (one parameter's
     step, on its arrays) and may create state up front in ``_init_state``."""
+
+    # A compiled step's replay calls ``step`` again (it reads ``state`` then), so the guards
+    # leave ``state`` out: its step counts and buffers change every step.
+    _replay_unguarded = ("state",)
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         """Build the groups from an iterable of Tensors or of dicts with a ``params`` entry."""
@@ -200,6 +205,9 @@ class Optimizer:
                 if key != "params":
                     text += f"    {key}: {group[key]}\n"
         return text + ")"
+
+
+replayed_by_calling(Optimizer, "step")
 
 
 def check_flags(

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from tapegrad.engine import anomaly, grad_mode
 from tapegrad.replay import patches
+from tapegrad.replay.patches import callback, replayed_by_calling
 from tapegrad.replay.program import Program, record
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -100,4 +101,4 @@ def compile(fn: F) -> F:  # noqa: A001 - torch's name
     return CompiledStep(fn)  # type: ignore[return-value]
 
 
-__all__ = ["CompiledStep", "compile"]
+__all__ = ["CompiledStep", "callback", "compile", "replayed_by_calling"]

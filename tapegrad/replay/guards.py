@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.replay.source import make_function
 from tapegrad.tensor import Tensor
 
 MAX_DEPTH = 6
@@ -38,6 +39,9 @@ class GuardBuilder:
         self.seen: dict[int, str] = {}
         self.tensors: dict[int, Tensor] = {}
         self.data_args: dict[int, tuple[Tensor, str]] = {}
+        # a guarded tensor's .grad, guarded by kind, shape and dtype and read when the replay
+        # starts (a step that sets .grad to None gets a new one from every backward)
+        self.entry_grads: dict[int, tuple[Tensor, Tensor]] = {}  # grad id: (grad, owner)
         self._n = 0
 
     def _const(self, value: Any) -> str:
@@ -102,7 +106,7 @@ class GuardBuilder:
             attrs = getattr(value, "__dict__", None)
             if isinstance(attrs, dict):
                 self._check(f"type({name}) is {self._const(type(value))}")
-                self.value(f"{name}.__dict__", attrs, depth + 1)
+                self._attributes(name, value, attrs, depth + 1)
 
     def _container(self, name: str, value: Any, depth: int) -> None:
         self._check(f"len({name}) == {len(value)}", id(value))
@@ -110,6 +114,20 @@ class GuardBuilder:
         for key, item in items:
             key_expr = repr(key) if type(key) in (int, str) else self._const(key)
             self.value(f"{name}[{key_expr}]", item, depth + 1, id(value))
+
+    def _attributes(self, name: str, owner: Any, attrs: dict[str, Any], depth: int) -> None:
+        """An object's ``__dict__``, except the attributes its type names in
+        ``_replay_unguarded`` (state that only its replayed methods read, when they run)."""
+        skipped = getattr(type(owner), "_replay_unguarded", ())
+        if not skipped:
+            self.value(f"{name}.__dict__", attrs, depth)
+            return
+        expr = f"{name}.__dict__"
+        self._check(f"{expr} is {self._const(attrs)}")
+        self._check(f"len({expr}) == {len(attrs)}", id(attrs))
+        for key, item in attrs.items():
+            if key not in skipped:
+                self.value(f"{expr}[{key!r}]", item, depth + 1, id(attrs))
 
     def _function(self, name: str, fn: types.FunctionType, depth: int) -> None:
         if _is_library(fn):
@@ -139,11 +157,28 @@ class GuardBuilder:
         self._check(f"{name}._requires_grad is {t._requires_grad}")
         self._check(f"{name}.grad_fn is {self._const(t.grad_fn)}")
         self._check(f"{name}._vc is {self._const(t._vc)}")
-        self._check(f"{name}._grad is {self._const(t._grad)}")
         self._check(f"not {name}._hooks")
-        grad = t._grad
-        if grad is not None:
+        self._grad(name, t)
+
+    def _grad(self, name: str, owner: Tensor) -> None:
+        """Guard a tensor's ``.grad``: None, or a plain writeable tensor of this shape and dtype
+        (its array read at the start of each replay); anything else by identity."""
+        expr, grad = f"{name}._grad", owner._grad
+        if grad is None:
+            self._check(f"{expr} is None")
+            return
+        plain = type(grad) is Tensor and grad.grad_fn is None and not grad._requires_grad
+        if not plain or id(grad) in self.seen or id(grad) in self.entry_grads or grad._hooks:
+            self._check(f"{expr} is {self._const(grad)}")
             self._walk(self._const(grad), grad, 0, True)
+            return
+        self.entry_grads[id(grad)] = (grad, owner)
+        self._check(f"type({expr}) is {self._const(Tensor)}")
+        self._check(f"{expr}._data.shape == {grad._data.shape!r}")
+        self._check(f"{expr}._data.dtype is {self._const(grad._data.dtype)}")
+        self._check(f"{expr}._data.flags.writeable is {bool(grad._data.flags.writeable)}")
+        self._check(f"{expr}._requires_grad is False and {expr}.grad_fn is None")
+        self._check(f"{expr}._grad is None and not {expr}._hooks")
 
     def compile(self) -> Any:
         """The checks as one function returning True while every one holds."""
@@ -156,8 +191,7 @@ class GuardBuilder:
         source += "    except (LookupError, AttributeError, TypeError, ValueError):\n"
         source += "        return False\n"
         namespace = dict(self.consts, _cell_full=_cell_full)
-        exec(compile(source, "<tapegrad.compile guard>", "exec"), namespace)  # noqa: S102
-        return namespace["_guard"]
+        return make_function(source, "_guard", namespace, "<tapegrad.compile guard>")
 
 
 def _cell_full(cell: Any) -> bool:

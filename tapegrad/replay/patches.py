@@ -19,7 +19,6 @@ import numpy as np
 from tapegrad import inplace, recording
 from tapegrad._flat import FlatGrads
 from tapegrad.engine import backward as engine_backward
-from tapegrad.engine.grad_mode import no_grad
 from tapegrad.ops import arithmetic
 from tapegrad.promotion import _operand
 from tapegrad.replay.backward_trace import BackwardTrace, supported_backward
@@ -40,27 +39,71 @@ _VALUE_METHODS = (
 
 _active: list[Recorder] = []  # the recorder of the step being recorded (one at a time)
 
+# Methods a replay calls again rather than recording what they do: ``(class, name)``. Such a
+# method may change tensors only in place and must read its state when it runs (the
+# optimizers register ``step``; their ``state`` is left out of the guards).
+HOST_METHODS: list[tuple[type, str]] = [(FlatGrads, "sgd_step")]
+
+
+def replayed_by_calling(cls: type, name: str) -> None:
+    """Register ``cls.name`` as a method each replay calls again (see ``HOST_METHODS``)."""
+    if (cls, name) not in HOST_METHODS:
+        HOST_METHODS.append((cls, name))
+
+
+def _host_method(original: Any) -> Any:
+    def method(self: Any, *args: Any) -> Any:
+        rec = _active[-1]
+        if rec.paused:
+            return original(self, *args)
+        before = rec.counters()
+        rec.paused += 1
+        try:
+            result = original(self, *args)
+        finally:
+            rec.paused -= 1
+        if result is not None:
+            rec.fail(f"{type(self).__name__}.{original.__name__} returned a value")
+        rec.host_call(self, original, args, before)
+        return result
+
+    method.__name__ = original.__name__
+    return method
+
+
+def callback(fn: Any, *tensors: Tensor) -> None:
+    """Call ``fn`` with the arrays of ``tensors``, now and again at this point of every replay
+    of a compiled step (e.g. a check that raises). ``fn`` must not change the arrays."""
+    if _active and not _active[-1].paused:
+        _active[-1].callback(fn, tensors)
+    fn(*(t._data for t in tensors))
+
 
 def _run_op(op: Any, inputs: Any, arrays: Any, **meta: Any) -> Tensor:
     result = _ORIGINAL["_finish"](op, inputs, arrays, op.forward(*arrays, **meta))
-    _active[-1].forward(op, inputs, arrays, result, meta)
+    if not _active[-1].paused:
+        _active[-1].forward(op, inputs, arrays, result, meta)
     return result
 
 
 def _finish(op: Any, inputs: Any, arrays: Any, out: Any) -> Tensor:
     result = _ORIGINAL["_finish"](op, inputs, arrays, out)
-    _active[-1].forward(op, inputs, arrays, result, {})
+    if not _active[-1].paused:
+        _active[-1].forward(op, inputs, arrays, result, {})
     return result
 
 
 def _record(op: Any, inputs: Any, arrays: Any, out: Any) -> Tensor:
     result = _ORIGINAL["_record"](op, inputs, arrays, out)
-    _active[-1].forward(op, inputs, arrays, result, {})
+    if not _active[-1].paused:
+        _active[-1].forward(op, inputs, arrays, result, {})
     return result
 
 
 def _inplace(t: Tensor, ufunc: Any, record: Any, other: Any) -> Tensor:
     rec = _active[-1]
+    if rec.paused:
+        return _ORIGINAL["_inplace"](t, ufunc, record, other)
     if inplace._recorded_inplace(t, other):
         rec.fail("an in-place change recorded in the graph")
         return _ORIGINAL["_inplace"](t, ufunc, record, other)
@@ -79,34 +122,30 @@ def _scaled(other: Any, alpha: Any) -> Any:
 
 
 def _foreach_sub_(tensors: Any, others: Any, alpha: float = 1) -> None:
+    if _active[-1].paused:
+        return _ORIGINAL["foreach_sub_"](tensors, others, alpha=alpha)
     for t, other in zip(tensors, others):  # the general path of ``foreach_sub_``
         t.sub_(other, alpha=alpha)
 
 
 def _foreach_zero_(tensors: Any) -> None:
+    if _active[-1].paused:
+        return _ORIGINAL["foreach_zero_"](tensors)
     for t in tensors:
         t.zero_()
 
 
 def _run_backward(*args: Any, **kwargs: Any) -> Any:
-    _active[-1].fail("a backward pass other than loss.backward() (autograd.grad, hooks...)")
+    if not _active[-1].paused:
+        _active[-1].fail("a backward pass other than loss.backward() (autograd.grad, hooks...)")
     return _ORIGINAL["run_backward"](*args, **kwargs)
-
-
-def _sgd_step(self: FlatGrads, lr: float) -> None:
-    """``FlatGrads.sgd_step`` as the per-parameter ops it stands for (same numbers)."""
-    with no_grad():
-        for p, grad in zip(self.params, self.grads):
-            p.sub_(grad * lr)
-        for grad in self.grads:
-            grad.zero_()
 
 
 def _backward(
     self: Tensor, gradient: Any = None, retain_graph: Any = None, create_graph: bool = False
 ) -> None:
     rec = _active[-1]
-    if supported_backward(rec, self, gradient, retain_graph, create_graph):
+    if not rec.paused and supported_backward(rec, self, gradient, retain_graph, create_graph):
         BackwardTrace(rec).run(self)
         return
     _ORIGINAL_METHODS["backward"](self, gradient, retain_graph, create_graph)
@@ -117,11 +156,13 @@ def _grad_property() -> property:
     original = Tensor.__dict__["grad"]
 
     def set_grad(self: Tensor, value: Any) -> None:
-        _active[-1].grad_set(self, value)
+        if not _active[-1].paused:
+            _active[-1].grad_set(self, value)
         original.fset(self, value)
 
     def del_grad(self: Tensor) -> None:
-        _active[-1].grad_set(self, None)
+        if not _active[-1].paused:
+            _active[-1].grad_set(self, None)
         original.fdel(self)
 
     return property(original.fget, set_grad, del_grad, original.__doc__)
@@ -131,7 +172,8 @@ def _value_method(name: str) -> Any:
     original = _ORIGINAL_METHODS[name]
 
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
-        _active[-1].fail(f"Tensor.{name}() inside the step (a value Python reads)")
+        if not _active[-1].paused:
+            _active[-1].fail(f"Tensor.{name}() inside the step (a value Python reads)")
         return original(self, *args, **kwargs)
 
     method.__name__ = name
@@ -198,16 +240,18 @@ def recording_into(rec: Recorder) -> Iterator[None]:
         setattr(module, attr, _REPLACEMENT[id(value)])
     methods: dict[str, Any] = {"backward": _backward, "grad": _grad_property()}
     methods.update({n: _value_method(n) for n in _VALUE_METHODS if n in _ORIGINAL_METHODS})
-    sgd_step = FlatGrads.sgd_step
+    hosts = [(cls, name, cls.__dict__[name]) for cls, name in HOST_METHODS]
     _active.append(rec)
     try:
         for name, method in methods.items():
             setattr(Tensor, name, method)
-        FlatGrads.sgd_step = _sgd_step  # type: ignore[method-assign]
+        for cls, name, original in hosts:
+            setattr(cls, name, _host_method(original))
         yield
     finally:
         _active.pop()
-        FlatGrads.sgd_step = sgd_step  # type: ignore[method-assign]
+        for cls, name, original in hosts:
+            setattr(cls, name, original)
         for name in methods:
             setattr(Tensor, name, _ORIGINAL_METHODS[name])
         for module, attr, value in swapped:

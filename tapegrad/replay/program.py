@@ -15,6 +15,7 @@ from tapegrad.replay.guards import TooMuchState, build_guard
 from tapegrad.replay.kernels import RUNTIME
 from tapegrad.replay.patches import recording_into
 from tapegrad.replay.recorder import Recorder
+from tapegrad.replay.source import make_function
 from tapegrad.tensor import Tensor, _wrap
 
 
@@ -55,7 +56,7 @@ def record(
         guard = build_guard(fn, args, kwargs)
     except (TooMuchState, RecursionError) as exc:
         return fn(*args, **kwargs), f"guards: {exc}"
-    rec = Recorder(guard.tensors, guard.data_args)
+    rec = Recorder(guard.tensors, guard.data_args, frozenset(guard.seen), guard.entry_grads)
     with recording_into(rec):
         result = fn(*args, **kwargs)
     if anomaly._state.enabled:
@@ -68,8 +69,8 @@ def record(
     source = "def _replay(_args, _kwargs):\n" + "".join(f"    {line}\n" for line in lines)
     source += f"    return {returned}\n"
     namespace = dict(_RUNTIME, **rec.consts)
-    exec(compile(source, "<tapegrad.compile replay>", "exec"), namespace)  # noqa: S102
-    return result, Program(guard.compile(), namespace["_replay"], grad_enabled, source)
+    run = make_function(source, "_replay", namespace, "<tapegrad.compile replay>")
+    return result, Program(guard.compile(), run, grad_enabled, source)
 
 
 _VAR = re.compile(r"\bv\d+\b")

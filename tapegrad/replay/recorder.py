@@ -27,9 +27,19 @@ class Recorder:
     """Collects the replay program's lines while the step runs eagerly."""
 
     def __init__(
-        self, walked: dict[int, Tensor], data_args: dict[int, tuple[Tensor, str]] | None = None
+        self,
+        walked: dict[int, Tensor],
+        data_args: dict[int, tuple[Tensor, str]] | None = None,
+        guarded: frozenset[int] = frozenset(),
+        entry_grads: dict[int, tuple[Tensor, Tensor]] | None = None,
     ) -> None:
         self.walked = walked
+        self.entry_grads = entry_grads or {}
+        # their version counters, by id: the tensor whose .grad it is, and the start value
+        self.entry_vcs = {id(t._vc): (owner, t._vc[0]) for t, owner in self.entry_grads.values()}
+        self.entry_names: dict[tuple[int, str], str] = {}
+        self.guarded = guarded  # ids of every object the guards hold by identity
+        self.paused = 0  # > 0 inside a method the replay calls again (nothing is recorded)
         self.data_args = data_args or {}
         self.arg_names: dict[int, str] = {}
         self.walked_vcs = {id(t._vc): t._vc for t in walked.values()}
@@ -105,6 +115,8 @@ class Recorder:
                 name = self.arg_names[id(t)] = self.var()
                 self.lines.insert(0, f"{name} = {self.data_args[id(t)][1]}._data")
             return name
+        if id(t) in self.entry_grads and id(t) not in self.walked:
+            return self._entry_name(id(t), "_data")
         if id(t) not in self.walked:
             if name is not None and name.startswith("v"):
                 return name  # another tensor on a recorded array (``detach()``)
@@ -113,6 +125,16 @@ class Recorder:
         if name is None:
             name = self.const(t._data)
             self.name_array(t._data, name)
+        return name
+
+    def _entry_name(self, key: int, attr: str) -> str:
+        """A variable holding ``attr`` of an entry gradient, read when the replay starts."""
+        name = self.entry_names.get((key, attr))
+        if name is None:
+            grad = self.entry_grads.get(key)
+            owner = grad[1] if grad is not None else self.entry_vcs[key][0]
+            name = self.entry_names[key, attr] = self.var()
+            self.lines.insert(0, f"{name} = {self.const(owner)}._grad.{attr}")
         return name
 
     def operand(self, value: Any, array: Any) -> str:
@@ -203,12 +225,47 @@ class Recorder:
         self.bumps[id(vc)] = self.bumps.get(id(vc), 0) + 1
         if id(vc) in self.walked_vcs:
             self.emit(f"{self.const(vc)}[0] += 1")
+        elif id(vc) in self.entry_vcs:
+            self.emit(f"{self._entry_name(id(vc), '_vc')}[0] += 1")
+
+    def counters(self) -> dict[int, tuple[list[int], int]]:
+        """Every version counter the recording follows, with its value now."""
+        known = {key: (vc, vc[0]) for key, vc in self.walked_vcs.items()}
+        for t, _ in self.entry_grads.values():
+            known[id(t._vc)] = (t._vc, t._vc[0])
+        for vc, _, _ in self.produced_versions:
+            known[id(vc)] = (vc, vc[0])
+        return known
+
+    def host_call(self, owner: Any, method: Any, args: tuple[Any, ...], before: dict) -> None:
+        """``method(owner, *args)`` ran (unrecorded); the replay calls it again, at this point.
+        ``before``: ``counters()`` taken before the call, so its version bumps are expected."""
+        if id(owner) not in self.guarded:
+            self.fail(f"{type(owner).__name__} made inside the step")
+            return
+        if not all(type(a) in _VALUE_TYPES for a in args):
+            self.fail(f"{type(owner).__name__}.{method.__name__} with non-constant arguments")
+            return
+        consts = "".join(f", {self.const(a)}" for a in args)
+        self.emit(f"{self.const(method)}({self.const(owner)}{consts})")
+        for key, (vc, value) in before.items():
+            if vc[0] != value:
+                self.bumps[key] = self.bumps.get(key, 0) + vc[0] - value
+
+    def callback(self, fn: Any, tensors: tuple[Tensor, ...]) -> None:
+        """``fn`` is called on these tensors' arrays here, in every replay too."""
+        names = ", ".join(self.tensor_name(t) for t in tensors)
+        self.emit(f"{self.const(fn)}({names})")
 
     def check_versions(self) -> None:
         """Every version bump of a guarded tensor must come from a recorded change: any other
         change (numpy on ``.data``, an optimizer's fused update) would not be replayed."""
         for key, vc in self.walked_vcs.items():
             if vc[0] - self.entry_versions[key] != self.bumps.get(key, 0):
+                self.fail("a tensor was changed by something the recorder does not see")
+                return
+        for t, _ in self.entry_grads.values():
+            if t._vc[0] - self.entry_vcs[id(t._vc)][1] != self.bumps.get(id(t._vc), 0):
                 self.fail("a tensor was changed by something the recorder does not see")
                 return
         for vc, version, bumps in self.produced_versions:
