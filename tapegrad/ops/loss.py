@@ -69,6 +69,8 @@ class NllLoss(HoldingOp):
         ignore_index: int,
         reduction: str,
     ) -> np.ndarray:
+        # checked here, in the op, so that a compiled step's replay checks every batch too
+        _check_target_range(labels, logp.shape[0 if logp.ndim == 1 else 1], ignore_index)
         flat = labels.reshape(-1)
         pos = np.flatnonzero(flat != ignore_index)
         classes = flat[pos]
@@ -263,7 +265,6 @@ def _nll_loss(
     other N-d inputs are viewed as (N, C, 1, -1) first (and a ``'none'`` result viewed back
     to the target's shape), as torch does."""
     labels = target._data.astype(np.int64, copy=False)
-    _check_target_range(labels, logp.shape[0 if logp.ndim == 1 else 1], ignore_index)
     op_cls = NllLoss if logp.ndim <= 2 else NllLoss2D
     if logp.ndim == 3 or logp.ndim > 4:
         n, c = logp.shape[:2]

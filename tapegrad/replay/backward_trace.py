@@ -20,7 +20,7 @@ from tapegrad.engine.node import AccumulateGrad, Node
 from tapegrad.ops.base import ARRAY_NS, Op
 from tapegrad.ops.linalg import LinearAddmm
 from tapegrad.recording import OUT
-from tapegrad.replay.kernels import backward_exprs
+from tapegrad.replay.kernels import FOLDABLE, backward_exprs
 from tapegrad.replay.recorder import Recorder
 from tapegrad.tensor import Tensor, _wrap
 
@@ -62,6 +62,9 @@ class BackwardTrace:
     def __init__(self, rec: Recorder) -> None:
         self.rec = rec
         self.buffers: dict[Node, tuple[np.ndarray, str]] = {}
+        # constants of the program that no replay changes (the seed, gradients folded from it),
+        # by name: whether every element is 1
+        self.pure: dict[str, bool] = {}
 
     def run(self, t: Tensor) -> None:
         """Run ``t.backward()`` (``t`` a scalar made by the step) as the engine would."""
@@ -69,6 +72,7 @@ class BackwardTrace:
         root = t.grad_fn
         seed = np.ones(t._data.shape, t._data.dtype)
         self.buffers[root] = (seed, rec.const(seed))
+        self.pure[self.buffers[root][1]] = True
         deps = _count_dependencies([root])
         ready = [root] if root not in deps else []
         mode = grad_mode._state
@@ -200,7 +204,12 @@ class BackwardTrace:
                 rec.fail("a gradient that is not an array")
                 return None, []
             names.append(None if g is None else rec.var())
-        exprs = backward_exprs(node, gname, saved, outputs)
+        if type(node) in FOLDABLE and gname in self.pure:
+            return outputs, self._folded(outputs)
+        unit = self.pure.get(gname) is True and all(
+            g is None or (g.shape == grad.shape and g.dtype == grad.dtype) for g in outputs
+        )
+        exprs = backward_exprs(node, gname, saved, outputs, rec.const, unit)
         if exprs is not None and len(exprs) == len(outputs):
             for i, (expr, g) in enumerate(zip(exprs, outputs)):
                 if g is None or expr is None:
@@ -213,6 +222,16 @@ class BackwardTrace:
         targets = "".join(f"{'_' if n is None else n}, " for n in names)
         rec.emit(f"{targets or '_'} = {call}" if targets else call)
         return outputs, names
+
+    def _folded(self, outputs: tuple[Any, ...]) -> list[str | None]:
+        """Gradients computed from a constant gradient alone: constants of the program."""
+        names: list[str | None] = []
+        for g in outputs:
+            name = None if g is None else self.rec.const(g)
+            if name is not None:
+                self.pure[name] = bool((g == 1).all())
+            names.append(name)
+        return names
 
     def _saved_names(self, op: Op) -> list[str]:
         args, out = self.rec.ops[id(op)]

@@ -10,6 +10,7 @@ into one Python expression, so a replay costs one call to check them all.
 
 from __future__ import annotations
 
+import dis
 import types
 from typing import Any
 
@@ -57,8 +58,14 @@ class GuardBuilder:
             raise TooMuchState(f"more than {MAX_CHECKS} guard checks")
 
     def root(self, value: Any) -> None:
-        """Guard ``value`` itself (held as a constant) and what it reaches."""
-        self._walk(self._const(value), value, 0, identity_checked=True)
+        """Guard ``value`` itself (held as a constant) and what it reaches (the step function
+        is walked into wherever it is defined, tapegrad's own steps included)."""
+        name = self._const(value)
+        if isinstance(value, types.FunctionType):
+            self.seen[id(value)] = name
+            self._function(name, value, 0, root=True)
+            return
+        self._walk(name, value, 0, identity_checked=True)
 
     def value(self, expr: str, value: Any, depth: int, owner: int = 0) -> None:
         """Guard the object ``expr`` evaluates to: by value, identity, then its contents."""
@@ -129,8 +136,8 @@ class GuardBuilder:
             if key not in skipped:
                 self.value(f"{expr}[{key!r}]", item, depth + 1, id(attrs))
 
-    def _function(self, name: str, fn: types.FunctionType, depth: int) -> None:
-        if _is_library(fn):
+    def _function(self, name: str, fn: types.FunctionType, depth: int, root: bool = False) -> None:
+        if _is_library(fn) and not root:
             return
         for cell in fn.__closure__ or ():
             try:
@@ -209,9 +216,13 @@ def _is_library(obj: Any) -> bool:
     return module.split(".")[0] in _LIBRARY_PREFIXES
 
 
+_GLOBAL_OPS = frozenset(("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"))
+
+
 def _global_names(code: types.CodeType) -> set[str]:
-    """Names a code object (and the functions and lambdas defined in it) may read as globals."""
-    names = set(code.co_names)
+    """Names a code object (and the functions and lambdas defined in it) may read as globals
+    (``co_names`` also holds attribute names: only the global loads count)."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_OPS}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _global_names(const)
@@ -224,7 +235,7 @@ def build_guard(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Guard
     builder = GuardBuilder()
     builder.root(fn)
     builder._check(f"len(_args) == {len(args)}")
-    builder._check(f"sorted(_kwargs) == {sorted(kwargs)!r}")
+    builder._check(f"sorted(_kwargs) == {sorted(kwargs)!r}" if kwargs else "not _kwargs")
     for i, arg in enumerate(args):
         builder.argument(f"_args[{i}]", arg)
     for key, arg in kwargs.items():

@@ -7,6 +7,7 @@ to calling the op; an op not listed here is replayed by calling its methods.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,11 @@ _FORWARD = {
     Mm: "{0}.dot({1})",
     Tanh: "_tanh({0})",
 }
-RUNTIME = {"_tanh": np.tanh}
+RUNTIME = {"_tanh": np.tanh, "_maximum": np.maximum, "_minimum": np.minimum, "_clip": np.clip}
+
+# Backward rules that depend only on the incoming gradient and the op's shape attributes: with
+# a constant gradient (the loss's seed) their result is a constant of the program.
+FOLDABLE = frozenset((Sum, SumDim, Mean, MeanDim))
 
 
 def inplace_line(ufunc: Any, target: str, value: str) -> str:
@@ -45,21 +50,52 @@ def inplace_line(ufunc: Any, target: str, value: str) -> str:
     return ""
 
 
-def forward_expr(op: Any, args: list[str], meta: dict[str, Any]) -> str | None:
-    """The expression ``op.forward`` evaluates on ``args``, or None (call the op)."""
-    template = _FORWARD.get(type(op))
+def forward_expr(
+    op: Any, args: list[str], meta: dict[str, Any], kw: dict[str, str], arrays: Any
+) -> str | None:
+    """The expression ``op.forward`` evaluates on ``args`` (``kw``: the program's names for
+    the keyword arguments ``meta``), or None (call the op)."""
+    cls = type(op)
+    if cls is Pow:
+        return f"{args[0]} ** {kw['exponent']}"
+    if cls is Clamp and getattr(arrays[0], "dtype", None) is not None:
+        # np.clip on floats: maximum with only a lower bound, minimum with only an upper one
+        if arrays[0].dtype.kind != "f" or (meta["min"] is None and meta["max"] is None):
+            return None
+        if meta["max"] is None:
+            return f"_maximum({args[0]}, {kw['min']})"
+        if meta["min"] is None:
+            return f"_minimum({args[0]}, {kw['max']})"
+        return f"_clip({args[0]}, {kw['min']}, {kw['max']})"
+    template = _FORWARD.get(cls)
     if template is None or meta:
         return None
     return template.format(*args)
 
 
 def backward_exprs(
-    op: Any, grad: str, saved: list[str], outputs: tuple[Any, ...]
+    op: Any,
+    grad: str,
+    saved: list[str],
+    outputs: tuple[Any, ...],
+    const: Callable[[Any], str],
+    unit: bool = False,
 ) -> list[str | None] | None:
     """One expression per gradient ``op.backward`` returned (None where it returned None),
     given the real ``outputs`` of the recorded run (their shapes pick ``_mm``'s branch); None
-    when the op has no inline kernel."""
+    when the op has no inline kernel. ``const`` names a constant; ``unit``: ``grad`` is all
+    ones, of the gradient's own shape and dtype (``grad * x`` is then ``x``, exactly)."""
     cls = type(op)
+    if cls is Pow and op.exponent != 0:
+        p = op.exponent
+        factor = f"{const(p)} * {saved[0]}"
+        if p != 2:
+            factor += f" ** {const(p - 1)}"
+        return [f"{factor}" if unit else f"{grad} * ({factor})"]
+    if cls is Clamp and op.min is not None and op.max is None:
+        return [f"{grad} * ({saved[0]} >= {const(op.min)})"]
+    if cls is Clamp and op.max is not None and op.min is None:
+        return [f"{grad} * ({saved[0]} <= {const(op.max)})"]
     if cls is Add:
         return [grad, grad]
     if cls is Sub:

@@ -171,7 +171,7 @@ class Recorder:
         reason = _unsupported_op(op)
         if reason is None and len(inputs) != len(arrays):
             reason = "an op whose inputs and arrays differ in number"
-        if reason is None and not all(_plain(v) for v in meta.values()):
+        if reason is None and not all(_plain(v) or self._known(v) for v in meta.values()):
             reason = f"{type(op).__name__} with array arguments"
         if reason is None and type(op) not in DETERMINISTIC:
             reason = _check_repeatable(op, arrays, meta, result._data)
@@ -179,14 +179,45 @@ class Recorder:
             self.fail(reason)
             return
         args = [self.operand(v, a) for v, a in zip(inputs, arrays)]
-        args += [f"{key}={self.const(value)}" for key, value in meta.items()]
+        kw = {key: self._meta(value) for key, value in meta.items()}
         name = self.var()
-        call = forward_expr(op, args, meta) or f"{self.const(op.forward)}({', '.join(args)})"
+        call = forward_expr(op, args, meta, kw, arrays)
+        args += [f"{key}={value}" for key, value in kw.items()]
+        call = call or f"{self.const(op.forward)}({', '.join(args)})"
         if result._data is not _raw_output(op, arrays, meta, result._data):
             call = f"_asarray({call})"
         self.emit(f"{name} = {call}")
         self.produce(result, name)
         self.ops[id(op)] = ([a for a in args if "=" not in a], name)
+
+    def _owner(self, array: Any) -> Tensor | None:
+        """The argument or guarded tensor whose array ``array`` is (class labels given to an
+        op as an array), or None."""
+        if not isinstance(array, np.ndarray):
+            return None
+        for t, _ in self.data_args.values():
+            if t._data is array:
+                return t
+        for t in self.walked.values():
+            if t._data is array:
+                return t
+        return None
+
+    def _known(self, value: Any) -> bool:
+        """Whether an array argument of an op is one the program has a name for."""
+        if not isinstance(value, np.ndarray):
+            return False
+        name = self.array_name(value)
+        return (name is not None and name.startswith("v")) or self._owner(value) is not None
+
+    def _meta(self, value: Any) -> str:
+        """The program's expression for an op's keyword argument."""
+        if _plain(value):
+            return self.const(value)
+        name = self.array_name(value)
+        if name is not None and name.startswith("v"):
+            return name
+        return self.tensor_name(self._owner(value))  # type: ignore[arg-type]
 
     def inplace(self, t: Tensor, ufunc: Any, other: Any, before: np.ndarray) -> None:
         """``ufunc(t, other, out=t)`` ran outside the graph (``before``: t's old values)."""
@@ -296,13 +327,16 @@ def _plain(value: Any) -> bool:
 def _unsupported_op(op: Any) -> str | None:
     """Why the op cannot be replayed by calling its own forward and backward, or None."""
     cls = type(op)
-    if not isinstance(op, Op) or isinstance(op, HoldingOp):
+    if not isinstance(op, Op):
         return f"{cls.__name__} has no replay kernel"
     if op._n_out != 1:
         return f"{cls.__name__} has several outputs"
     if cls is LinearAddmm:
         return None
-    if cls._run is not Op._run or cls._run_once is not Op._run_once:
+    # a HoldingOp keeps what its backward needs on itself: the replay calls its forward, which
+    # sets them again, before its backward (it never releases them)
+    driver = HoldingOp if isinstance(op, HoldingOp) else Op
+    if cls._run is not driver._run or cls._run_once is not driver._run_once:
         return f"{cls.__name__} has its own backward driver"
     return None
 

@@ -20,7 +20,7 @@ import numpy as np
 
 import tapegrad as tg
 from tapegrad import nn, optim
-from tapegrad.train import memory
+from tapegrad.train import compiled, memory
 from tapegrad.train.callbacks import TrainerCallback, overriding
 from tapegrad.train.checkpoint import Snapshot, check_model_arrays
 from tapegrad.train.data import Dataset, make_dataset
@@ -95,6 +95,13 @@ class Trainer:
             hook: overriding(self.callbacks, hook)
             for hook in ("on_step_start", "before_update", "after_update")
         }
+        self._eager_reason = compiled.why_eager(self)
+        self._compiled = compiled.compiled_step(self)
+
+    def has_hook(self, hook: str) -> bool:
+        """Whether a callback runs at this step hook (``on_step_start``, ``before_update``,
+        ``after_update``)."""
+        return bool(self._hooks[hook])
 
     # ------------------------------------------------------------------ running
 
@@ -124,6 +131,7 @@ class Trainer:
         result.seconds = time.perf_counter() - start
         for callback in self.callbacks:
             result.notes.update(callback.summary())
+        result.compile = compiled.summary(self._compiled, self._eager_reason)
         return result
 
     def _epochs(self, emit: Callback, should_stop: StopCheck, start: float) -> None:
@@ -150,6 +158,8 @@ class Trainer:
     def _step(self, x: tg.Tensor, y: tg.Tensor, size: int, stop_on_nonfinite: bool) -> float:
         for callback in self._hooks["on_step_start"]:
             callback.on_step_start(self)
+        if self._compiled is not None:
+            return self._replayed_step(x, y, size)
         y_pred = self.model(x)
         loss = self.loss_fn(y_pred, y)
         value = loss.item()
@@ -167,6 +177,24 @@ class Trainer:
         for callback in self._hooks["after_update"]:
             callback.after_update(self)
         self.updater.zero_grad()
+        p.step, p.correct = p.step + 1, p.correct + correct
+        p.total += value if self.summed else value * size
+        self._critical = False
+        return value
+
+    def _replayed_step(self, x: tg.Tensor, y: tg.Tensor, size: int) -> float:
+        """The step under ``train.compile``: the same work, in one compiled call."""
+        try:
+            loss, y_pred = self._compiled(x, y)  # type: ignore[misc]
+        except compiled.NonFiniteLoss as stop:  # raised before backward: nothing changed
+            return stop.value
+        value = loss.item()
+        for callback in self._hooks["after_update"]:
+            callback.after_update(self)
+        correct = 0
+        if y_pred is not None:
+            correct = int((y_pred.numpy().argmax(axis=1) == y.numpy()).sum())
+        p = self.position
         p.step, p.correct = p.step + 1, p.correct + correct
         p.total += value if self.summed else value * size
         self._critical = False

@@ -43,6 +43,8 @@ class RunResult:
     stop_reason: str | None = None
     #: Entries the callbacks add to the summary (``best_model``, ``stopped_early``).
     notes: dict[str, Any] = field(default_factory=dict)
+    #: ``train.compile`` in this session: steps replayed, and why others ran eagerly.
+    compile: dict[str, Any] | None = None
 
     @property
     def epochs_done(self) -> int:
@@ -107,6 +109,8 @@ class RunResult:
             summary["final_accuracy"] = self.final_accuracy
         summary.update(self.validation_summary())
         summary.update(self.notes)
+        if self.compile is not None:
+            summary["compile"] = self.compile
         if self.step:
             summary["steps_into_next_epoch"] = self.step
         if self.start_epoch:

@@ -119,6 +119,11 @@ SCHEMA: dict[str, Key] = {
     "train.stop_on_nonfinite": Key(
         True, boolean(), "stop when the loss becomes nan or inf (false: run on)"
     ),
+    "train.compile": Key(
+        True,
+        boolean(),
+        "replay the recorded step (tapegrad.compile); false = run every step eagerly",
+    ),
     "train.threads": Key(
         "auto", thread_setting(), "BLAS threads: auto (1 for small models) or a number"
     ),

@@ -105,6 +105,7 @@ GOOD: dict[str, list[object]] = {
     "train.batch_size": [None, 1, 7, 1000],
     "train.log_every": [1, 2],
     "train.stop_on_nonfinite": [True, False],
+    "train.compile": [True, False],
     "train.checkpoint_every": [None, 1],
     "train.threads": ["auto", 1, 2, 0],
     "train.early_stopping": [None, True, 2, {"patience": 1}, {"monitor": "val_loss"}, {"x": 1}],

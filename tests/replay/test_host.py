@@ -198,3 +198,35 @@ def test_callback_runs_in_every_replay_and_stops_before_the_update() -> None:
     assert not np.isnan(w_c._data).any()
     np.testing.assert_array_equal(w_e.grad._data, w_c.grad._data)
     assert w_e._version == w_c._version
+
+
+def test_class_labels_are_read_and_checked_in_every_replay() -> None:
+    def make() -> tuple[Callable[..., Any], Any]:
+        tg.manual_seed(2)
+        model = nn.Linear(4, 3)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x: Any, labels: Any) -> Any:
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), labels)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step, model
+
+    eager, model_e = make()
+    step, model_c = make()
+    compiled = tg.compile(step)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = tg.from_numpy(rng.standard_normal((6, 4)).astype(np.float32))
+        labels = tg.from_numpy(rng.integers(0, 3, 6))
+        assert eager(x, labels).item() == compiled(x, labels).item()
+    assert compiled.replays == 3, compiled.eager_reason
+    bad = tg.tensor([0, 1, 3, 2, 1, 0])
+    for run in (eager, compiled):
+        with pytest.raises(IndexError, match="Target 3 is out of bounds"):
+            run(x, bad)
+    for p, q in zip(model_e.parameters(), model_c.parameters()):
+        np.testing.assert_array_equal(p._data, q._data)

@@ -1,0 +1,111 @@
+"""``train.compile``: the Trainer's step replayed gives the eager run's numbers, bit for bit."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tapegrad.train import load_config, run
+from tapegrad.train.result import RunResult
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _both(config_path: Path | None, overrides: list[str]) -> tuple[RunResult, RunResult]:
+    runs = []
+    for flag in ("true", "false"):
+        config = load_config(config_path, [*overrides, f"train.compile={flag}"])
+        runs.append(run(config))
+    return runs[0], runs[1]
+
+
+def _assert_same_run(compiled: RunResult, eager: RunResult) -> None:
+    assert compiled.status == eager.status
+    assert compiled.message == eager.message
+    assert compiled.losses == eager.losses  # exact: the replay does the eager step's arithmetic
+    assert compiled.accuracies == eager.accuracies
+    assert compiled.extra == eager.extra
+    for (name, p), (_, q) in zip(compiled.model.named_parameters(), eager.model.named_parameters()):
+        np.testing.assert_array_equal(p._data, q._data, err_msg=name)
+    for (name, b), (_, c) in zip(compiled.model.named_buffers(), eager.model.named_buffers()):
+        np.testing.assert_array_equal(b._data, c._data, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["blog.yaml", "csv.yaml", "regression_deep.yaml", "spirals.yaml"])
+def test_every_shipped_config_replays_with_the_eager_numbers(name: str) -> None:
+    compiled, eager = _both(CONFIGS / name, ["train.epochs=12", "train.log_every=1"])
+    _assert_same_run(compiled, eager)
+    assert compiled.compile["eager_reason"] is None
+    assert compiled.compile["replayed_steps"] >= 10  # first step eager, the second recorded
+    assert eager.compile == {"replayed_steps": 0, "eager_reason": "train.compile is false"}
+
+
+OPTIONS: dict[str, list[str]] = {
+    "sgd momentum": ["train.optimizer=sgd", "train.momentum=0.9"],
+    "adam": ["train.optimizer=adam", "train.lr=1e-2"],
+    "adamw": ["train.optimizer=adamw", "train.lr=1e-2", "train.weight_decay=0.1"],
+    "rmsprop": ["train.optimizer=rmsprop", "train.lr=1e-3"],
+    "adagrad": ["train.optimizer=adagrad", "train.lr=1e-2"],
+    "mini-batches, a smaller last one": ["train.batch_size=32"],
+    "shuffled mini-batches with adam": ["train.batch_size=30", "train.optimizer=adam"],
+    "per-epoch schedule": ["train.scheduler={kind: step, step_size: 3, gamma: 0.5}"],
+    "per-batch schedule": [
+        "train.optimizer=sgd",
+        "train.batch_size=25",
+        "train.scheduler={kind: onecycle, max_lr: 0.001}",
+    ],
+    "batch norm": ["model.norm=batch", "train.batch_size=50"],
+    "layer norm": ["model.norm=layer", "model.activation=tanh"],
+    "mse loss": ["train.loss=mse", "train.lr=1e-2"],
+}
+
+
+@pytest.mark.parametrize("overrides", OPTIONS.values(), ids=OPTIONS.keys())
+def test_options_replay_with_the_eager_numbers(overrides: list[str]) -> None:
+    compiled, eager = _both(None, ["train.epochs=8", *overrides])
+    _assert_same_run(compiled, eager)
+    assert compiled.status == "ok"
+
+
+@pytest.mark.parametrize(
+    "overrides, reason",
+    [
+        (["model.dropout=0.2", "train.optimizer=adam"], "dropout"),
+        (["train.clip_grad_norm=1.0"], "clip_grad_norm"),
+    ],
+)
+def test_steps_that_cannot_replay_run_eagerly(overrides: list[str], reason: str) -> None:
+    compiled, eager = _both(None, ["train.epochs=5", *overrides])
+    _assert_same_run(compiled, eager)
+    assert compiled.compile["replayed_steps"] == 0
+    assert reason in compiled.compile["eager_reason"]
+
+
+@pytest.mark.parametrize("lr", ["100", "1e3"])
+def test_a_diverging_run_stops_before_the_update_as_eager(lr: str) -> None:
+    compiled, eager = _both(None, [f"train.lr={lr}", "train.epochs=50"])
+    assert compiled.status == "diverged"
+    _assert_same_run(compiled, eager)
+    assert not math.isfinite(compiled.final_loss)
+    for p in compiled.model.parameters():  # the step with a non-finite loss changed nothing
+        assert np.isfinite(p._data).all()
+
+
+def test_run_on_through_nonfinite_losses() -> None:
+    overrides = ["train.lr=100", "train.epochs=12", "train.stop_on_nonfinite=false"]
+    compiled, eager = _both(None, overrides)
+    assert compiled.status == "ok"
+    assert [str(v) for v in compiled.losses] == [str(v) for v in eager.losses]
+
+
+def test_summary_says_how_many_steps_replayed(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run(load_config(None, ["train.epochs=20", f"output.dir={out}"]))
+    summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
+    assert summary["compile"] == {"replayed_steps": 18, "eager_reason": None}
+    assert result.compile == summary["compile"]
