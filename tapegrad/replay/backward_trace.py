@@ -19,6 +19,7 @@ from tapegrad.engine.backward import _count_dependencies, _one_per_edge, _propag
 from tapegrad.engine.node import AccumulateGrad, Node
 from tapegrad.ops.base import ARRAY_NS, Op
 from tapegrad.ops.linalg import LinearAddmm
+from tapegrad.ops.pointwise import Relu
 from tapegrad.recording import OUT
 from tapegrad.replay.kernels import FOLDABLE, backward_exprs
 from tapegrad.replay.recorder import Recorder
@@ -239,6 +240,8 @@ class BackwardTrace:
         for pos, needed_by in op._save_plan:
             if needed_by is not None and op._edges[needed_by][0] is None:
                 names.append("None")
+            elif pos == OUT and op.pack_out is Relu.pack_out:
+                names.append(f"({out} != 0)")  # what ``Relu.pack_out`` computes
             elif pos == OUT:
                 names.append(
                     out if op.pack_out is None else f"{self.rec.const(op.pack_out)}({out})"

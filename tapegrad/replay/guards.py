@@ -11,6 +11,7 @@ into one Python expression, so a replay costs one call to check them all.
 from __future__ import annotations
 
 import dis
+import functools
 import types
 from typing import Any
 
@@ -219,14 +220,15 @@ def _is_library(obj: Any) -> bool:
 _GLOBAL_OPS = frozenset(("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"))
 
 
-def _global_names(code: types.CodeType) -> set[str]:
+@functools.lru_cache(maxsize=256)
+def _global_names(code: types.CodeType) -> frozenset[str]:
     """Names a code object (and the functions and lambdas defined in it) may read as globals
     (``co_names`` also holds attribute names: only the global loads count)."""
     names = {i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_OPS}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _global_names(const)
-    return names
+    return frozenset(names)
 
 
 def build_guard(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardBuilder:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad._array import _GEMV_SUM_MAX_BYTES, _ones, sum_to
 from tapegrad.ops.arithmetic import Add, Mul, Neg, Sub
 from tapegrad.ops.copying import _fill_kernel
 from tapegrad.ops.linalg import Addmm, LinearAddmm, Mm
@@ -35,8 +36,15 @@ _FORWARD = {
     Neg: "-{0}",
     Mm: "{0}.dot({1})",
     Tanh: "_tanh({0})",
+    Relu: "_maximum({0}, 0)",
 }
-RUNTIME = {"_tanh": np.tanh, "_maximum": np.maximum, "_minimum": np.minimum, "_clip": np.clip}
+RUNTIME = {
+    "_tanh": np.tanh,
+    "_maximum": np.maximum,
+    "_minimum": np.minimum,
+    "_clip": np.clip,
+    "_sum_to": sum_to,
+}
 
 # Backward rules that depend only on the incoming gradient and the op's shape attributes: with
 # a constant gradient (the loss's seed) their result is a constant of the program.
@@ -104,18 +112,58 @@ def backward_exprs(
         return [f"{grad} * (1 - {saved[0]} * {saved[0]})"]
     if cls is Mm:
         return _mm_exprs(grad, saved, op)
+    if cls is Relu:
+        return [f"{grad} * {saved[0]}"]  # xp.mul_const(g, mask)
+    if cls in (Addmm, LinearAddmm):
+        return _addmm_exprs(grad, saved, op, const)
     return None
 
 
-def _mm_exprs(grad: str, saved: list[str], op: Any) -> list[str | None]:
+def _addmm_exprs(grad: str, saved: list[str], op: Any, const: Callable[[Any], str]) -> Any:
+    """``Addmm.backward``: the bias's gradient summed to its shape (``sum_to``: a gemv with
+    ones for a bias row), then ``Mm``'s two products; ``LinearAddmm`` transposes the weight's
+    gradient back (what its folded ``TBackward0`` computes, when it has no hooks)."""
+    (nbias, ibias), _, _ = op._edges
+    exprs: list[str | None] = [None, *_mm_exprs(grad, saved, op, edges=op._edges[1:])]
+    if nbias is not None:
+        target = tuple(nbias._meta(ibias)[0])
+        exprs[0] = _sum_expr(grad, tuple(op._shape), target, op._dtype, const)
+    if type(op) is LinearAddmm and exprs[2] is not None:
+        t_node = op._t_node
+        if t_node is not None and (t_node._pre_hooks or t_node._post_hooks):
+            return None
+        exprs[2] = f"({exprs[2]}).T"
+    return exprs
+
+
+def _sum_expr(
+    grad: str, shape: tuple[int, ...], target: tuple[int, ...], dtype: Any, const: Any
+) -> str:
+    """``sum_to(grad, target)`` for a gradient of ``shape``: the same calls, written out."""
+    if shape == target:
+        return grad
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if (
+        len(shape) == 2
+        and target == shape[1:]
+        and dtype.char in "fd"
+        and 0 < nbytes <= _GEMV_SUM_MAX_BYTES
+    ):
+        return f"{const(_ones(shape[0], dtype))}.dot({grad})"  # ``_sum_leading``'s gemv
+    return f"_sum_to({grad}, {const(target)})"
+
+
+def _mm_exprs(grad: str, saved: list[str], op: Any, edges: Any = None) -> list[str | None]:
     """``Mm.backward``: ``_mm(g, b.mT)`` and ``_mm(a.mT, g)``, with ``_mm``'s choice (a
     broadcast multiply when the inner dimension is 1) made once from the recorded shapes."""
     a, b = saved
-    (na, _), (nb, _) = op._edges
+    (na, _), (nb, _) = op._edges if edges is None else edges
     inner_g = op._shape[1]  # g has the result's shape: _mm(g, b.mT) has inner dimension g's
     exprs: list[str | None] = [None, None]
+    b_t = b[:-2] if b.endswith(".T") else f"{b}.T"  # b.mT (b is often a weight's .T)
     if na is not None:
-        exprs[0] = f"{grad} * {b}.T" if inner_g == 1 else f"{grad}.dot({b}.T)"
+        exprs[0] = f"{grad} * {b_t}" if inner_g == 1 else f"{grad}.dot({b_t})"
     if nb is not None:
         # a.mT's inner dimension is a's rows, the result's rows
         exprs[1] = f"{a}.T * {grad}" if op._shape[0] == 1 else f"{a}.T.dot({grad})"

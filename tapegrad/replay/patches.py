@@ -20,6 +20,7 @@ from tapegrad import inplace, recording
 from tapegrad._flat import FlatGrads
 from tapegrad.engine import backward as engine_backward
 from tapegrad.ops import arithmetic
+from tapegrad.ops.copying import _fill_kernel
 from tapegrad.promotion import _operand
 from tapegrad.replay.backward_trace import BackwardTrace, supported_backward
 from tapegrad.replay.recorder import Recorder
@@ -110,7 +111,9 @@ def _inplace(t: Tensor, ufunc: Any, record: Any, other: Any) -> Tensor:
     if isinstance(other, Tensor) and np.may_share_memory(other._data, t._data):
         rec.fail("an in-place change reading its own target")
         return _ORIGINAL["_inplace"](t, ufunc, record, other)
-    before = t._data.copy()
+    # a numpy ufunc or a fill repeats by construction; another kernel is checked by the
+    # recorder, which runs it again on the values from before
+    before = None if isinstance(ufunc, np.ufunc) or ufunc is _fill_kernel else t._data.copy()
     result = _ORIGINAL["_inplace"](t, ufunc, record, other)
     rec.inplace(t, ufunc, other, before)
     return result

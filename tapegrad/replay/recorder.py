@@ -219,17 +219,11 @@ class Recorder:
             return name
         return self.tensor_name(self._owner(value))  # type: ignore[arg-type]
 
-    def inplace(self, t: Tensor, ufunc: Any, other: Any, before: np.ndarray) -> None:
-        """``ufunc(t, other, out=t)`` ran outside the graph (``before``: t's old values)."""
+    def inplace(self, t: Tensor, ufunc: Any, other: Any, before: np.ndarray | None) -> None:
+        """``ufunc(t, other, out=t)`` ran outside the graph (``before``: t's old values, to
+        check that the kernel repeats; None for kernels that do by construction)."""
         other_data = other._data if isinstance(other, Tensor) else other
-        check = before.copy()
-        try:
-            ufunc(check, other_data, check)
-        except Exception:  # noqa: BLE001 - any failure: not repeatable
-            self.fail("an in-place change that cannot be repeated")
-            return
-        if not np.array_equal(check, t._data, equal_nan=check.dtype.kind in "fc"):
-            self.fail("an in-place change that does not repeat")
+        if before is not None and not self._repeats(t, ufunc, other_data, before):
             return
         if id(t) in self.data_args:
             self.fail("an in-place change of an argument")
@@ -241,6 +235,18 @@ class Recorder:
             or f"{self.const(ufunc)}({target}, {value}, {target})"
         )
         self.bump(t._vc)
+
+    def _repeats(self, t: Tensor, ufunc: Any, other_data: Any, before: np.ndarray) -> bool:
+        check = before.copy()
+        try:
+            ufunc(check, other_data, check)
+        except Exception:  # noqa: BLE001 - any failure: not repeatable
+            self.fail("an in-place change that cannot be repeated")
+            return False
+        if not np.array_equal(check, t._data, equal_nan=check.dtype.kind in "fc"):
+            self.fail("an in-place change that does not repeat")
+            return False
+        return True
 
     def grad_set(self, t: Tensor, value: Any) -> None:
         """``t.grad = value`` (or ``del t.grad``) inside the step."""
