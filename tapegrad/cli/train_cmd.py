@@ -40,8 +40,8 @@ hooks.pause("import")  # tests: a signal while the command's modules load
     "resume_dir",
     metavar="RUN_DIR",
     help="Continue the run saved in RUN_DIR (its config, model, optimizer and random state); "
-    "only train.epochs, train.log_every, train.checkpoint_every and train.threads may be "
-    "overridden (and data.path, to say where the data moved).",
+    "only train.epochs, train.log_every, train.checkpoint_every, train.threads and "
+    "train.compile may be overridden (and data.path, to say where the data moved).",
 )
 @click.option(
     "--overwrite", is_flag=True, help="Replace the run files in a non-empty output directory."

@@ -41,7 +41,13 @@ from tapegrad.train.schema import SCHEMA, Config
 FORMAT = "tapegrad-checkpoint/1"
 BASE_HISTORY = ("loss", "accuracy", "time")
 #: Keys a resumed run may change: they do not alter the trajectory of the epochs it runs.
-RESUMABLE_KEYS = ("train.epochs", "train.log_every", "train.checkpoint_every", "train.threads")
+RESUMABLE_KEYS = (
+    "train.epochs",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.threads",
+    "train.compile",
+)
 #: Statuses a run can be resumed from (a diverged or failed run would repeat its failure).
 RESUMABLE_STATUSES = ("ok", "interrupted")
 #: The fields of the meta record, all required (an unknown one is refused).

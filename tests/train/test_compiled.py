@@ -109,3 +109,18 @@ def test_summary_says_how_many_steps_replayed(tmp_path: Path) -> None:
     summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
     assert summary["compile"] == {"replayed_steps": 18, "eager_reason": None}
     assert result.compile == summary["compile"]
+
+
+@pytest.mark.parametrize("first, then", [("true", "false"), ("false", "true")])
+def test_resume_may_switch_compile_and_continues_exactly(
+    tmp_path: Path, first: str, then: str
+) -> None:
+    from tapegrad.train import resume
+
+    base = ["train.optimizer=adam", "train.batch_size=40", "train.lr=1e-2"]
+    whole = run(load_config(None, [*base, "train.epochs=10"]))
+    out = tmp_path / "run"
+    run(load_config(None, [*base, "train.epochs=6", f"train.compile={first}", f"output.dir={out}"]))
+    resumed = resume(out, ["train.epochs=10", f"train.compile={then}"])
+    assert resumed.status == "ok"
+    assert resumed.losses == whole.losses
