@@ -27,6 +27,9 @@ _OPAQUE = (types.ModuleType, type, types.BuiltinFunctionType, np.ndarray, np.dty
 _LIBRARY_PREFIXES = ("tapegrad", "numpy", "builtins", "functools", "torch")
 
 
+_ENTRY_CHECKS = 6  # the checks ``_grad`` makes of a gradient it reads when a replay starts
+
+
 class TooMuchState(Exception):
     """The step reaches more state than ``MAX_CHECKS`` checks can guard."""
 
@@ -44,6 +47,7 @@ class GuardBuilder:
         # a guarded tensor's .grad, guarded by kind, shape and dtype and read when the replay
         # starts (a step that sets .grad to None gets a new one from every backward)
         self.entry_grads: dict[int, tuple[Tensor, Tensor]] = {}  # grad id: (grad, owner)
+        self._entry_terms: dict[int, tuple[int, str]] = {}  # grad id: (first check, expr)
         self._n = 0
 
     def _const(self, value: Any) -> str:
@@ -181,6 +185,7 @@ class GuardBuilder:
             self._walk(self._const(grad), grad, 0, True)
             return
         self.entry_grads[id(grad)] = (grad, owner)
+        self._entry_terms[id(grad)] = (len(self.terms), expr)
         self._check(f"type({expr}) is {self._const(Tensor)}")
         self._check(f"{expr}._data.shape == {grad._data.shape!r}")
         self._check(f"{expr}._data.dtype is {self._const(grad._data.dtype)}")
@@ -193,7 +198,14 @@ class GuardBuilder:
         # a tensor's version counter (a one-item list) changes with every in-place update:
         # reached as a list (an optimizer keeps them), only its identity is guarded
         counters = {id(t._vc) for t in self.tensors.values()}
-        terms = [t for t, owner in zip(self.terms, self.owners) if owner not in counters]
+        terms = list(self.terms)
+        for key, (first, expr) in self._entry_terms.items():
+            if key in self.tensors:  # guarded by identity elsewhere (a flat buffer's view)
+                terms[first : first + _ENTRY_CHECKS] = [
+                    f"{expr} is {self._const(self.tensors[key])}",
+                    *("",) * (_ENTRY_CHECKS - 1),
+                ]
+        terms = [t for t, owner in zip(terms, self.owners) if t and owner not in counters]
         body = " and ".join(terms) or "True"
         source = f"def _guard(_args, _kwargs):\n    try:\n        return bool({body})\n"
         source += "    except (LookupError, AttributeError, TypeError, ValueError):\n"
