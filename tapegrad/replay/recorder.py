@@ -118,8 +118,8 @@ class Recorder:
         if id(t) in self.entry_grads and id(t) not in self.walked:
             return self._entry_name(id(t), "_data")
         if id(t) not in self.walked:
-            if name is not None and name.startswith("v"):
-                return name  # another tensor on a recorded array (``detach()``)
+            if name is not None:
+                return name  # another tensor on a known array (``detach()``, ``.data``)
             self.fail("the step uses a tensor made outside the recorded operations")
             return "None"
         if name is None:
@@ -135,6 +135,8 @@ class Recorder:
             owner = grad[1] if grad is not None else self.entry_vcs[key][0]
             name = self.entry_names[key, attr] = self.var()
             self.lines.insert(0, f"{name} = {self.const(owner)}._grad.{attr}")
+            if grad is not None and attr == "_data":
+                self.name_array(grad[0]._data, name)
         return name
 
     def operand(self, value: Any, array: Any) -> str:

@@ -84,7 +84,7 @@ def _dropout(out: Any, params: list[Any]) -> Any:
 def _data_write(out: Any, params: list[Any]) -> Any:
     loss = out.pow(2).sum()
     loss.backward()
-    params[1].data.add_(0.01)  # through .data: a tensor the recorder did not make
+    params[1].data.add_(0.01)  # through .data: another tensor on the parameter's array
     return loss
 
 
@@ -108,7 +108,7 @@ def _custom_function(out: Any, params: list[Any]) -> Any:
 
 @pytest.mark.parametrize(
     "extra",
-    [_hook, _retain, _item, _create_graph, _autograd_grad, _dropout, _data_write, _custom_function],
+    [_hook, _retain, _item, _create_graph, _autograd_grad, _dropout, _custom_function],
 )
 def test_unsupported_steps_run_eagerly(extra: Any) -> None:
     make = _wrapped(extra)
@@ -125,6 +125,17 @@ def test_unsupported_steps_run_eagerly(extra: Any) -> None:
     assert compiled.eager_reason is not None
     if extra not in (_create_graph, _autograd_grad):  # these assign new .grad tensors
         assert compiled.recordings == 1  # refused once; the refusal is kept under its guards
+
+
+def test_writes_through_data_replay() -> None:
+    make = _wrapped(_data_write)
+    eager, eager_params = make()
+    step, params = make()
+    compiled = tg.compile(step)
+    for _ in range(5):
+        assert eager().item() == compiled().item()
+    assert_same_params(eager_params, params, rtol=0)
+    assert compiled.replays == 3, compiled.eager_reason
 
 
 def test_anomaly_mode_runs_eagerly() -> None:
@@ -263,3 +274,36 @@ def test_untraced_write_into_an_intermediate_runs_eagerly() -> None:
     for _ in range(4):
         assert_close(eager()._data, compiled()._data)
     assert compiled.replays == 0
+
+
+@pytest.mark.parametrize("idiom", ["w.data -= lr * w.grad.data", "w -= lr * w.grad (no_grad)"])
+def test_old_update_idioms_replay_exactly(idiom: str) -> None:
+    def make() -> tuple[Any, Any]:
+        rng = np.random.default_rng(0)
+        x = tg.from_numpy(rng.standard_normal((20, 3)).astype(np.float32))
+        y = tg.from_numpy(rng.standard_normal((20, 1)).astype(np.float32))
+        params = [tg.from_numpy(rng.standard_normal((3, 1)).astype(np.float32))]
+        params[0].requires_grad_()
+
+        def step() -> Any:
+            w = params[0]
+            loss = (x.mm(w) - y).pow(2).mean()
+            loss.backward()
+            if idiom.startswith("w.data"):
+                w.data -= 0.1 * w.grad.data
+                w.grad.data.zero_()
+            else:
+                with tg.no_grad():
+                    w -= 0.1 * w.grad
+                w.grad = None
+            return loss
+
+        return step, params
+
+    eager, eager_params = make()
+    step, params = make()
+    compiled = tg.compile(step)
+    for _ in range(8):
+        assert eager().item() == compiled().item()
+    assert_same_params(eager_params, params, rtol=0)
+    assert compiled.replays == 6, compiled.eager_reason
