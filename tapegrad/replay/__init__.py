@@ -2,24 +2,29 @@
 
 The first call of a compiled step runs eagerly; the second runs eagerly while recording what
 it does (the forward ops, the backward pass the engine runs, the updates under ``no_grad``,
-``zero_()``, ``.grad = None``), together with guards on everything the step can reach. Later
-calls whose guards hold replay the recording: one generated function evaluating each op's own
-numpy code on the step's arrays, with the backward planned once (the engine's order and sums,
-a bias gradient as ``ones.dot(g)``). A failing guard records again (up to ``MAX_PROGRAMS``
-programs are kept, so a smaller last batch does not thrash); what the recorder cannot express
-(hooks, ``retain_grad``, anomaly mode, ``create_graph``, ``autograd.grad``, custom Functions,
-random or stateful ops, ``.item()``/``.numpy()`` inside the step, in-place changes recorded
-in the graph, tensors changed by code it does not see) makes the step run eagerly.
+``zero_()``, ``.grad = None``, and ``optimizer.step()``, which each replay calls again: it reads
+the optimizer's state when it runs), together with guards on everything the step can reach.
+Later calls whose guards hold replay the recording: one generated function evaluating each
+op's own numpy code on the step's arrays (the common ops inline, see ``kernels``), with the
+backward planned once (the engine's order and sums, a bias gradient as ``ones.dot(g)``, the
+gradients of the loss's constant seed folded). A failing guard records again (up to
+``MAX_PROGRAMS`` programs are kept, so a smaller last batch does not thrash); what the recorder
+cannot express (hooks, ``retain_grad``, anomaly mode, ``create_graph``, ``autograd.grad``,
+custom Functions, random or stateful ops, ``.item()``/``.numpy()`` inside the step, in-place
+changes recorded in the graph, tensors changed by code it does not see) makes the step run
+eagerly. ``callback(fn, *tensors)`` calls ``fn`` on arrays at that point of every replay.
 
 What is guarded, before each replay: the grad mode; the arguments (a tensor that needs no
 gradient by type, shape and dtype: each call may pass a new batch; anything else as below);
-and everything reachable from the step function (closure cells, the globals its code names,
+and everything reachable from the step function (closure cells, the globals its code loads,
 defaults; into functions, bound methods, lists, tuples, dicts and objects' ``__dict__``, six
 levels deep): numbers and strings by value, other objects by identity, containers also by
-length, tensors by their array, ``.grad``, ``requires_grad``, ``grad_fn``, version counter
-and hooks. Not guarded: state deeper than that, numpy arrays' contents (a replay reads
-them, as eager would) and writes into a tensor's numpy array made inside the step without a
-tensor operation. Returned tensors are fresh copies without ``grad_fn``.
+length, tensors by their array, ``requires_grad``, ``grad_fn``, version counter and hooks, and
+their ``.grad`` by kind, shape and dtype (its array is read when the replay starts). Not
+guarded: state deeper than that, an optimizer's ``state`` (``_replay_unguarded``), numpy
+arrays' contents (a replay reads them, as eager would) and writes into a tensor's numpy array
+made inside the step without a tensor operation. Returned tensors are fresh copies without
+``grad_fn``.
 """
 
 from __future__ import annotations
