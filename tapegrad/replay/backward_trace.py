@@ -22,7 +22,7 @@ from tapegrad.ops.linalg import LinearAddmm
 from tapegrad.ops.pointwise import Relu
 from tapegrad.recording import OUT
 from tapegrad.replay.kernels import FOLDABLE, backward_exprs
-from tapegrad.replay.recorder import Recorder
+from tapegrad.replay.recorder import READS, Recorder, new_array
 from tapegrad.tensor import Tensor, _wrap
 
 
@@ -125,7 +125,7 @@ class BackwardTrace:
                 if old is not None:
                     g = old[0] + g
                     total = self.rec.var()
-                    self.rec.emit(f"{total} = {old[1]} + {name}")
+                    self.rec.emit(f"{total} = {old[1]} + {name}", new_array(g))
                     name = total
                 if remaining or type(child) is not AccumulateGrad:
                     self.buffers[child] = (g, name)
@@ -150,7 +150,7 @@ class BackwardTrace:
                 # the engine's own sum (``_array._sum_leading``): a gemv, bit for bit
                 ones = rec.const(np.ones(rows, dtype))
                 shape = f".reshape({target!r})" if len(target) == 2 else ""
-                rec.emit(f"{fitted} = {ones}.dot({name}){shape}")
+                rec.emit(f"{fitted} = {ones}.dot({name}){shape}", READS)
                 return fitted
         rec.emit(f"{fitted} = _fit({name}, {rec.const(target)}, {rec.const(dtype)})")
         return fitted
@@ -218,7 +218,7 @@ class BackwardTrace:
                 elif expr == gname:
                     names[i] = gname  # the incoming gradient passed on (add's rule)
                 else:
-                    rec.emit(f"{names[i]} = {expr}")
+                    rec.emit(f"{names[i]} = {expr}", new_array(g))
             return outputs, names
         targets = "".join(f"{'_' if n is None else n}, " for n in names)
         rec.emit(f"{targets or '_'} = {call}" if targets else call)
@@ -260,7 +260,7 @@ class BackwardTrace:
         if current is None:
             node._run(grad, False)
             name = rec.var()
-            rec.emit(f"{name} = _new_grad({rec.const(leaf)}, {gname})")
+            rec.emit(f"{name} = _new_grad({rec.const(leaf)}, {gname})", READS)
             rec.produce(leaf._grad, name)
             return
         if current.grad_fn is not None or not current._data.flags.writeable:
@@ -269,7 +269,7 @@ class BackwardTrace:
             return
         target = rec.tensor_name(current)
         node._run(grad, False)
-        rec.emit(f"_add({target}, {gname}, {target})")
+        rec.emit(f"_add({target}, {gname}, {target})", READS)
         rec.bump(current._vc)
 
 

@@ -65,7 +65,7 @@ def record(
     returned = _returned(rec, result)
     if rec.unsupported is not None:
         return result, Program(guard.compile(), None, grad_enabled, rec.unsupported)
-    lines = _with_frees(rec.lines, returned)
+    lines = _with_frees(in_place(rec.lines, rec.tags, returned), returned)
     source = "def _replay(_args, _kwargs):\n" + "".join(f"    {line}\n" for line in lines)
     source += f"    return {returned}\n"
     namespace = dict(_RUNTIME, **rec.consts)
@@ -74,6 +74,77 @@ def record(
 
 
 _VAR = re.compile(r"\bv\d+\b")
+_BINARY = re.compile(r"^(\s*)(v\d+) = (v\d+) ([-+*]) (.+)$")
+_OPERAND = re.compile(r"^[cv]\d+(\.T)?$")
+
+
+def in_place(lines: list[str], tags: list[Any], returned: str) -> list[str]:
+    """The lines with ``v = a + b`` (``-``, ``*``) computed into ``a`` where ``a`` dies there:
+    an array an inline expression made, of the result's shape and dtype, only ever read by
+    inline expressions (nothing else can hold it or a view of it). The same operation into
+    an existing buffer, so the same numbers, without allocating (the hand-written numpy
+    loop's ``h += b``)."""
+    uses: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        for name in dict.fromkeys(_VAR.findall(line)):
+            uses.setdefault(name, []).append(i)
+    kept = set(_VAR.findall(returned))
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        match = _BINARY.match(line) or _BINARY.match(_commuted(line))
+        if match is not None and _reusable(match, i, lines, tags, uses, kept):
+            indent, target, left, op, right = match.groups()
+            out += [f"{indent}{left} {op}= {right}", f"{indent}{target} = {left}"]
+        else:
+            out.append(line)
+    return out
+
+
+_COMMUTING = re.compile(r"^(\s*)(v\d+) = ([cv]\d+(?:\.T)?) ([+*]) (v\d+)$")
+
+
+def _commuted(line: str) -> str:
+    """``v = c * a`` as ``v = a * c`` (IEEE sums and products commute exactly), else ''."""
+    match = _COMMUTING.match(line)
+    if match is None:
+        return ""
+    indent, target, left, op, right = match.groups()
+    return f"{indent}{target} = {right} {op} {left}"
+
+
+def _reusable(
+    match: re.Match[str],
+    i: int,
+    lines: list[str],
+    tags: list[Any],
+    uses: dict[str, list[int]],
+    kept: set[str],
+) -> bool:
+    _, _, left, _, right = match.groups()
+    where = uses[left]
+    first = where[0]
+    return (
+        isinstance(tags[i], tuple)
+        and left not in kept
+        and where[-1] == i  # its last use
+        and left not in _VAR.findall(right)
+        and (_OPERAND.match(right) is not None or _one_group(right))
+        and lines[first].lstrip().startswith(f"{left} = ")
+        and tags[first] == tags[i]  # made inline, with the result's shape and dtype
+        and all(tags[j] is not None for j in where[1:-1])  # only read in between
+    )
+
+
+def _one_group(text: str) -> bool:
+    """Whether ``text`` is one parenthesized group (so ``a op= text`` is ``a op (text)``)."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    for k, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and k < len(text) - 1:
+            return False
+    return True
 
 
 def _with_frees(lines: list[str], returned: str) -> list[str]:

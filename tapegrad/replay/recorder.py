@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad.ops.base import HoldingOp, Op
+from tapegrad.ops.copying import _fill_kernel
 from tapegrad.ops.linalg import LinearAddmm
 from tapegrad.replay.kernels import DETERMINISTIC, forward_expr, inplace_line
 from tapegrad.tensor import Tensor
@@ -47,6 +48,9 @@ class Recorder:
         self.bumps: dict[int, int] = {}
         self.produced_versions: list[tuple[list[int], int, int]] = []
         self.lines: list[str] = []
+        # per line: READS (it only reads its variables), or the (shape, dtype) of the new
+        # array an inline expression makes (``program.in_place`` may reuse a dying operand)
+        self.tags: list[Any] = []
         self.consts: dict[str, Any] = {}
         # by id, with a weak reference that tells a live object from a later one with its id
         # (holding them would keep every activation alive until the recording ends)
@@ -76,9 +80,16 @@ class Recorder:
         self._n += 1
         return f"v{self._n}"
 
-    def emit(self, line: str) -> None:
-        """Append a line of the program."""
+    def emit(self, line: str, tag: Any = None) -> None:
+        """Append a line of the program (``tag``: see ``tags``; None: it may keep or alias
+        the arrays it is given)."""
         self.lines.append(self.indent + line)
+        self.tags.append(tag)
+
+    def emit_first(self, line: str) -> None:
+        """Put a line at the start of the program (reading an argument when it starts)."""
+        self.lines.insert(0, line)
+        self.tags.insert(0, None)
 
     def name_array(self, array: np.ndarray, name: str) -> None:
         """``array`` is held by the program's ``name`` from here on."""
@@ -113,7 +124,7 @@ class Recorder:
             name = self.arg_names.get(id(t))
             if name is None:  # read once, at the start: a new batch each call
                 name = self.arg_names[id(t)] = self.var()
-                self.lines.insert(0, f"{name} = {self.data_args[id(t)][1]}._data")
+                self.emit_first(f"{name} = {self.data_args[id(t)][1]}._data")
             return name
         if id(t) in self.entry_grads and id(t) not in self.walked:
             return self._entry_name(id(t), "_data")
@@ -134,7 +145,7 @@ class Recorder:
             grad = self.entry_grads.get(key)
             owner = grad[1] if grad is not None else self.entry_vcs[key][0]
             name = self.entry_names[key, attr] = self.var()
-            self.lines.insert(0, f"{name} = {self.const(owner)}._grad.{attr}")
+            self.emit_first(f"{name} = {self.const(owner)}._grad.{attr}")
             if grad is not None and attr == "_data":
                 self.name_array(grad[0]._data, name)
         return name
@@ -153,7 +164,7 @@ class Recorder:
                 and array.dtype != value._data.dtype
             ):
                 name = self.var()
-                self.emit(f"{name} = {base}.astype({self.const(array.dtype)})")
+                self.emit(f"{name} = {base}.astype({self.const(array.dtype)})", new_array(array))
                 return name
             self.fail("an op's input array is not its tensor's")
             return "None"
@@ -184,11 +195,12 @@ class Recorder:
         kw = {key: self._meta(value) for key, value in meta.items()}
         name = self.var()
         call = forward_expr(op, args, meta, kw, arrays)
+        tag = None if call is None else new_array(result._data)
         args += [f"{key}={value}" for key, value in kw.items()]
         call = call or f"{self.const(op.forward)}({', '.join(args)})"
         if result._data is not _raw_output(op, arrays, meta, result._data):
-            call = f"_asarray({call})"
-        self.emit(f"{name} = {call}")
+            call, tag = f"_asarray({call})", None
+        self.emit(f"{name} = {call}", tag)
         self.produce(result, name)
         self.ops[id(op)] = ([a for a in args if "=" not in a], name)
 
@@ -234,7 +246,8 @@ class Recorder:
         value = self.operand(other, other_data)
         self.emit(
             inplace_line(ufunc, target, value)
-            or f"{self.const(ufunc)}({target}, {value}, {target})"
+            or f"{self.const(ufunc)}({target}, {value}, {target})",
+            READS if isinstance(ufunc, np.ufunc) or ufunc is _fill_kernel else None,
         )
         self.bump(t._vc)
 
@@ -311,6 +324,14 @@ class Recorder:
             if vc[0] - version != self.bumps.get(id(vc), 0) - bumps:
                 self.fail("a tensor was changed by something the recorder does not see")
                 return
+
+
+READS = "reads"  # the tag of a line that only reads the variables it names
+
+
+def new_array(array: Any) -> Any:
+    """The tag of a line making a new array like ``array`` (None if it is not an array)."""
+    return (array.shape, array.dtype) if isinstance(array, np.ndarray) else None
 
 
 def _is_transpose(array: Any, data: np.ndarray) -> bool:
