@@ -27,7 +27,7 @@ _OPAQUE = (types.ModuleType, type, types.BuiltinFunctionType, np.ndarray, np.dty
 _LIBRARY_PREFIXES = ("tapegrad", "numpy", "builtins", "functools", "torch")
 
 
-_ENTRY_CHECKS = 6  # the checks ``_grad`` makes of a gradient it reads when a replay starts
+_ENTRY_CHECKS = 1  # the checks ``_grad`` makes of a gradient it reads when a replay starts
 
 
 class TooMuchState(Exception):
@@ -186,12 +186,15 @@ class GuardBuilder:
             return
         self.entry_grads[id(grad)] = (grad, owner)
         self._entry_terms[id(grad)] = (len(self.terms), expr)
-        self._check(f"type({expr}) is {self._const(Tensor)}")
-        self._check(f"{expr}._data.shape == {grad._data.shape!r}")
-        self._check(f"{expr}._data.dtype is {self._const(grad._data.dtype)}")
-        self._check(f"{expr}._data.flags.writeable is {bool(grad._data.flags.writeable)}")
-        self._check(f"{expr}._requires_grad is False and {expr}.grad_fn is None")
-        self._check(f"{expr}._grad is None and not {expr}._hooks")
+        data = grad._data
+        self._check(  # one check: the same tensor and array as at the recording, or alike
+            f"((_g := {expr}) is {self._const(grad)} and _g._data is {self._const(data)}"
+            f" or type(_g) is {self._const(Tensor)}"
+            f" and (_d := _g._data).shape == {data.shape!r}"
+            f" and _d.dtype is {self._const(data.dtype)})"
+            f" and _g._data.flags.writeable is {bool(data.flags.writeable)}"
+            " and _g._requires_grad is False and _g.grad_fn is None"
+        )
 
     def compile(self) -> Any:
         """The checks as one function returning True while every one holds."""
