@@ -65,7 +65,7 @@ def record(
     returned = _returned(rec, result)
     if rec.unsupported is not None:
         return result, Program(guard.compile(), None, grad_enabled, rec.unsupported)
-    lines = _with_frees(in_place(rec.lines, rec.tags, returned), returned)
+    lines = finish(rec.lines, rec.tags, returned)
     source = "def _replay(_args, _kwargs):\n" + "".join(f"    {line}\n" for line in lines)
     source += f"    return {returned}\n"
     namespace = dict(_RUNTIME, **rec.consts)
@@ -79,16 +79,30 @@ _OPERAND = re.compile(r"^[cv]\d+(\.T)?$")
 
 
 def in_place(lines: list[str], tags: list[Any], returned: str) -> list[str]:
-    """The lines with ``v = a + b`` (``-``, ``*``) computed into ``a`` where ``a`` dies there:
-    an array an inline expression made, of the result's shape and dtype, only ever read by
-    inline expressions (nothing else can hold it or a view of it). The same operation into
-    an existing buffer, so the same numbers, without allocating (the hand-written numpy
-    loop's ``h += b``)."""
+    """``finish`` without the ``del`` lines (what the in-place rewrite alone does)."""
+    return [line for line in finish(lines, tags, returned) if not line.lstrip().startswith("del ")]
+
+
+def finish(lines: list[str], tags: list[Any], returned: str) -> list[str]:
+    """The program's lines, rewritten in one pass over them:
+
+    - ``v = a + b`` (``-``, ``*``) is computed into ``a`` where ``a`` dies there: an array an
+      inline expression made, of the result's shape and dtype, only ever read by inline
+      expressions (nothing else can hold it or a view of it). The same operation into an
+      existing buffer, so the same numbers, without allocating (the hand-written loop's
+      ``h += b``).
+    - each variable is deleted after its last use, so the replay frees an activation or a
+      gradient as soon as eager would (a big workload's peak memory).
+    """
     uses: dict[str, list[int]] = {}
     for i, line in enumerate(lines):
         for name in dict.fromkeys(_VAR.findall(line)):
             uses.setdefault(name, []).append(i)
     kept = set(_VAR.findall(returned))
+    dying: dict[int, list[str]] = {}
+    for name, where in uses.items():
+        if name not in kept:
+            dying.setdefault(where[-1], []).append(name)
     out: list[str] = []
     for i, line in enumerate(lines):
         match = _BINARY.match(line) or _BINARY.match(_commuted(line))
@@ -97,6 +111,11 @@ def in_place(lines: list[str], tags: list[Any], returned: str) -> list[str]:
             out += [f"{indent}{left} {op}= {right}", f"{indent}{target} = {left}"]
         else:
             out.append(line)
+        if i in dying:
+            indent = line[: len(line) - len(line.lstrip())]
+            if line.rstrip().endswith(":"):
+                indent += "    "
+            out.append(f"{indent}del {', '.join(sorted(dying[i]))}")
     return out
 
 
@@ -145,30 +164,6 @@ def _one_group(text: str) -> bool:
         if depth == 0 and k < len(text) - 1:
             return False
     return True
-
-
-def _with_frees(lines: list[str], returned: str) -> list[str]:
-    """The lines with each variable deleted after its last use, so the replay frees an
-    activation or a gradient as soon as eager would (a big workload's peak memory)."""
-    last: dict[str, int] = {}
-    for i, line in enumerate(lines):
-        for name in _VAR.findall(line):
-            last[name] = i
-    for name in _VAR.findall(returned):
-        last[name] = len(lines)
-    dying: dict[int, list[str]] = {}
-    for name, i in last.items():
-        if i < len(lines):
-            dying.setdefault(i, []).append(name)
-    out = []
-    for i, line in enumerate(lines):
-        out.append(line)
-        if i in dying:
-            indent = line[: len(line) - len(line.lstrip())]
-            if line.rstrip().endswith(":"):
-                indent += "    "
-            out.append(f"{indent}del {', '.join(sorted(dying[i]))}")
-    return out
 
 
 def _returned(rec: Recorder, value: Any) -> str:
