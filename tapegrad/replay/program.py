@@ -95,9 +95,14 @@ def finish(lines: list[str], tags: list[Any], returned: str) -> list[str]:
       gradient as soon as eager would (a big workload's peak memory).
     """
     uses: dict[str, list[int]] = {}
+    findall = _VAR.findall
     for i, line in enumerate(lines):
-        for name in dict.fromkeys(_VAR.findall(line)):
-            uses.setdefault(name, []).append(i)
+        for name in findall(line):
+            where = uses.get(name)
+            if where is None:
+                uses[name] = [i]
+            elif where[-1] != i:
+                where.append(i)
     kept = set(_VAR.findall(returned))
     dying: dict[int, list[str]] = {}
     for name, where in uses.items():
@@ -105,7 +110,9 @@ def finish(lines: list[str], tags: list[Any], returned: str) -> list[str]:
             dying.setdefault(where[-1], []).append(name)
     out: list[str] = []
     for i, line in enumerate(lines):
-        match = _BINARY.match(line) or _BINARY.match(_commuted(line))
+        match = None
+        if isinstance(tags[i], tuple):  # a new array from an inline expression
+            match = _BINARY.match(line) or _BINARY.match(_commuted(line))
         if match is not None and _reusable(match, i, lines, tags, uses, kept):
             indent, target, left, op, right = match.groups()
             out += [f"{indent}{left} {op}= {right}", f"{indent}{target} = {left}"]
