@@ -143,15 +143,18 @@ def _loop(
     def train(epochs: int) -> tuple[float, float]:
         first = float("nan")
         for epoch in range(epochs):
-            if run_step is not None and epoch != epochs - 1:
+            if run_step is not None:
                 loss = run_step()
-            else:  # the last epoch eagerly: the dtypes of the gradients are read before zeroing
+            else:
                 loss = step()
-                if epoch == epochs - 1:
-                    seen.update([_dtype_name(loss), *(_dtype_name(p.grad) for p in params)])
+                if epoch == epochs - 1:  # read before zeroing (torch may drop zeroed grads)
+                    seen.update(_dtype_name(p.grad) for p in params)
                 zero_grad()
             if epoch == 0:
                 first = loss.item()
+        seen.add(_dtype_name(loss))
+        if run_step is not None:  # the compiled step zeroes its gradients in place
+            seen.update(_dtype_name(p.grad) for p in params)
         return first, loss.item()
 
     return Run(train, lambda: seen | {_dtype_name(p) for p in params})
