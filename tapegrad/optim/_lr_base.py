@@ -49,6 +49,11 @@ def _wrap_step(optimizer: Optimizer) -> None:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         opt = opt_ref()
         opt._opt_called = True  # type: ignore[union-attr]
+        # while a compiled step is recorded, the class's step is a version that tells the
+        # recorder (and wraps this very function): call that one then
+        current = getattr(type(opt), func.__name__, None)
+        if getattr(current, "__wrapped__", None) is func:
+            return current(opt, *args, **kwargs)
         return func.__get__(opt, opt.__class__)(*args, **kwargs)
 
     wrapper._wrapped_by_lr_sched = True  # type: ignore[attr-defined]

@@ -39,6 +39,9 @@ class Optimizer:
     # A compiled step's replay calls ``step`` again (it reads ``state`` then), so the guards
     # leave ``state`` out: its step counts and buffers change every step.
     _replay_unguarded = ("state",)
+    # ... and, for a step compiled by a caller that vouches no other code in it reads them
+    # (``tapegrad train``), ``param_groups``: a schedule's new rate needs no new recording
+    _replay_read_when_run = ("param_groups",)
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         """Build the groups from an iterable of Tensors or of dicts with a ``params`` entry."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from tapegrad.engine import anomaly, grad_mode
@@ -48,8 +48,13 @@ MAX_RECORDINGS = 16  # recordings with no replay in between before a step stays 
 class CompiledStep:
     """A step under ``tapegrad.compile``: call it as the step itself."""
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], read_when_run: Sequence[Any] = ()) -> None:
+        """``read_when_run``: objects (an optimizer, ``tapegrad train``'s update rule) whose
+        ``_replay_read_when_run`` attributes (``param_groups``) the step reads only through
+        their replayed methods (``step``), which read them when they run: those attributes
+        are not guarded, so a learning rate changed between steps needs no new recording."""
         self.fn = fn
+        self._read_when_run = list(read_when_run)  # held: their ids stay theirs
         self.programs: list[Program] = []
         self.calls = 0
         self.replays = 0
@@ -87,7 +92,8 @@ class CompiledStep:
         paused = gc.isenabled()
         gc.disable()
         try:
-            result, program = record(self.fn, args, kwargs)
+            ids = frozenset(id(obj) for obj in self._read_when_run)
+            result, program = record(self.fn, args, kwargs, ids)
         finally:
             if paused:
                 gc.enable()

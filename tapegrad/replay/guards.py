@@ -37,7 +37,10 @@ class TooMuchState(Exception):
 class GuardBuilder:
     """Walks the state reachable from a step and writes the checks as Python source."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_when_run: frozenset[int] = frozenset()) -> None:
+        # ids of objects whose ``_replay_read_when_run`` attributes only their replayed
+        # methods read (the caller vouches for it: ``tapegrad train``'s update rule)
+        self.read_when_run = read_when_run
         self.terms: list[str] = []
         self.owners: list[int] = []  # the container each check reads (0: none)
         self.consts: dict[str, Any] = {}
@@ -131,6 +134,8 @@ class GuardBuilder:
         """An object's ``__dict__``, except the attributes its type names in
         ``_replay_unguarded`` (state that only its replayed methods read, when they run)."""
         skipped = getattr(type(owner), "_replay_unguarded", ())
+        if id(owner) in self.read_when_run:
+            skipped = (*skipped, *getattr(type(owner), "_replay_read_when_run", ()))
         if not skipped:
             self.value(f"{name}.__dict__", attrs, depth)
             return
@@ -246,10 +251,15 @@ def _global_names(code: types.CodeType) -> frozenset[str]:
     return frozenset(names)
 
 
-def build_guard(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardBuilder:
+def build_guard(
+    fn: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    read_when_run: frozenset[int] = frozenset(),
+) -> GuardBuilder:
     """Walk what ``fn`` called with ``args``/``kwargs`` can reach; the builder holds the checks
     (compile them with ``compile()``) and the tensors met (``tensors``)."""
-    builder = GuardBuilder()
+    builder = GuardBuilder(read_when_run)
     builder.root(fn)
     builder._check(f"len(_args) == {len(args)}")
     builder._check(f"sorted(_kwargs) == {sorted(kwargs)!r}" if kwargs else "not _kwargs")

@@ -69,6 +69,7 @@ def _host_method(original: Any) -> Any:
         return result
 
     method.__name__ = original.__name__
+    method.__wrapped__ = original  # type: ignore[attr-defined]  # (see optim's _wrap_step)
     return method
 
 

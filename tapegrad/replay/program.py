@@ -47,13 +47,16 @@ _RUNTIME = {
 
 
 def record(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    read_when_run: frozenset[int] = frozenset(),
 ) -> tuple[Any, Program | str]:
     """Run ``fn`` eagerly while recording it: its result, and the program (or why there is
-    none)."""
+    none). ``read_when_run``: see ``GuardBuilder``."""
     grad_enabled = grad_mode._state.enabled
     try:
-        guard = build_guard(fn, args, kwargs)
+        guard = build_guard(fn, args, kwargs, read_when_run)
     except (TooMuchState, RecursionError) as exc:
         return fn(*args, **kwargs), f"guards: {exc}"
     rec = Recorder(guard.tensors, guard.data_args, frozenset(guard.seen), guard.entry_grads)

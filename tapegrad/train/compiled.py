@@ -68,7 +68,7 @@ def compiled_step(trainer: Trainer) -> CompiledStep | None:
         updater.zero_grad()
         return loss, (y_pred.detach() if classes else None)
 
-    return tg.compile(step)
+    return CompiledStep(step, read_when_run=[updater])  # only updater.step reads its rate
 
 
 def _marker(trainer: Trainer) -> Callable[[], None]:

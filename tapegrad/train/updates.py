@@ -8,6 +8,7 @@ from typing import Any
 import tapegrad as tg
 from tapegrad import nn, optim
 from tapegrad._flat import FlatGrads
+from tapegrad.replay import replayed_by_calling
 from tapegrad.train.schema import Config
 
 
@@ -19,6 +20,9 @@ class ManualUpdate:
     makes the buffer be rebuilt; parameters it cannot stand behind (mixed dtypes, frozen)
     take the per-parameter path.
     """
+
+    # a compiled step's replay calls ``step`` again, which reads the rate when it runs
+    _replay_read_when_run = ("param_groups",)
 
     def __init__(self, params: Sequence[tg.Tensor], lr: float) -> None:
         self.params = list(params)
@@ -46,6 +50,9 @@ class ManualUpdate:
 
     def zero_grad(self) -> None:
         """Nothing to do: ``step`` already zeroed the gradients, as the blog does."""
+
+
+replayed_by_calling(ManualUpdate, "step")
 
 
 def make_updater(model: nn.Module, config: Config) -> Any:

@@ -10,7 +10,7 @@ import pytest
 
 import tapegrad as tg
 from tapegrad import nn, optim
-from tapegrad.replay import callback
+from tapegrad.replay import CompiledStep, callback
 
 OPTIMIZERS: dict[str, Callable[[Any], optim.Optimizer]] = {
     "sgd": lambda p: optim.SGD(p, lr=1e-2, momentum=0.9, nesterov=True),
@@ -233,3 +233,29 @@ def test_class_labels_are_read_and_checked_in_every_replay() -> None:
             run(x, bad)
     for p, q in zip(model_e.parameters(), model_c.parameters()):
         np.testing.assert_array_equal(p._data, q._data)
+
+
+def test_an_optimizer_wrapped_by_a_scheduler_replays_and_follows_its_rate() -> None:
+    step, model, opt, batch = _setup("adam")
+    step_c, model_c, opt_c, batch_c = _setup("adam")
+    schedulers = [optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.5) for o in (opt, opt_c)]
+    compiled = tg.compile(step_c)
+    for _ in range(12):
+        assert step(*batch).item() == compiled(*batch_c).item()
+        for scheduler in schedulers:
+            scheduler.step()
+    _assert_same(model, model_c, opt, opt_c)
+    # the rate is guarded (the step could read it): one recording per rate
+    assert compiled.recordings == 3 and compiled.replays == 8, compiled.eager_reason
+
+    # a caller vouching that only optimizer.step reads the rate: no recording for a new one
+    step, model, opt, batch = _setup("sgd")
+    step_c, model_c, opt_c, batch_c = _setup("sgd")
+    schedulers = [optim.lr_scheduler.ExponentialLR(o, gamma=0.9) for o in (opt, opt_c)]
+    compiled = CompiledStep(step_c, read_when_run=[opt_c])
+    for _ in range(8):
+        assert step(*batch).item() == compiled(*batch_c).item()
+        for scheduler in schedulers:
+            scheduler.step()
+    _assert_same(model, model_c, opt, opt_c)
+    assert compiled.recordings == 1 and compiled.replays == 6

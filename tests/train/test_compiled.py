@@ -124,3 +124,53 @@ def test_resume_may_switch_compile_and_continues_exactly(
     resumed = resume(out, ["train.epochs=10", f"train.compile={then}"])
     assert resumed.status == "ok"
     assert resumed.losses == whole.losses
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["train.scheduler={kind: step, step_size: 1, gamma: 0.99}"],
+        ["train.scheduler={kind: exponential, gamma: 0.99}", "train.optimizer=adam"],
+        ["train.batch_size=25", "train.scheduler={kind: onecycle, max_lr: 0.001}"],
+    ],
+    ids=["manual, full batch", "adam, full batch", "onecycle per batch"],
+)
+def test_a_rate_changed_by_the_schedule_is_read_by_the_replay(overrides: list[str]) -> None:
+    compiled, eager = _both(None, ["train.epochs=12", *overrides])
+    _assert_same_run(compiled, eager)
+    steps = 12 * (4 if "train.batch_size=25" in overrides else 1)
+    assert compiled.compile["replayed_steps"] >= steps - 3  # recorded once (or twice)
+
+
+def test_a_step_that_reads_the_rate_itself_records_again_when_it_changes() -> None:
+    import tapegrad as tg
+    from tapegrad import nn, optim
+    from tapegrad.replay import CompiledStep
+
+    def make() -> tuple[Any, Any, Any]:
+        tg.manual_seed(1)
+        model = nn.Linear(3, 1)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        x, y = tg.randn(8, 3), tg.randn(8, 1)
+
+        def step() -> Any:
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            with tg.no_grad():  # decay by hand, at the group's rate: read by Python
+                model.weight.mul_(1 - opt.param_groups[0]["lr"] * 0.5)
+            return loss
+
+        return step, model, opt
+
+    eager, model_e, opt_e = make()
+    step, model_c, opt_c = make()
+    compiled = tg.compile(step)
+    for i in range(8):
+        for opt in (opt_e, opt_c):
+            opt.param_groups[0]["lr"] = 0.1 / (i + 1)
+        assert eager().item() == compiled().item()
+    np.testing.assert_array_equal(model_e.weight._data, model_c.weight._data)
+    assert compiled.replays == 0  # tapegrad.compile guards the rate: every call records
+    assert isinstance(compiled, CompiledStep)
