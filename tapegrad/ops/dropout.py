@@ -30,12 +30,15 @@ def _apply_mask(x: Tensor, p: float, training: bool, inplace: bool, shape: Any) 
     if p == 0 or not training or x.numel() == 0:
         return x
     dtype = x._data.dtype
-    if p == 1:
-        mask = np.zeros((), dtype)
-    else:
-        keep = default_generator().random(shape) >= p
-        mask = keep.astype(dtype) / dtype.type(1 - p)
+    mask = np.zeros((), dtype) if p == 1 else draw_mask(shape, p, dtype)
     return x.mul_(_wrap(mask)) if inplace else x * _wrap(mask)
+
+
+def draw_mask(shape: Any, p: float, dtype: np.dtype) -> np.ndarray:
+    """A dropout mask from the default generator: 0 with probability ``p``, else
+    ``1 / (1 - p)`` (a compiled step's replay draws it again, at the same point)."""
+    keep = default_generator().random(shape) >= p
+    return keep.astype(dtype) / dtype.type(1 - p)
 
 
 def _np_dropped(x: np.ndarray, **kw: Any) -> np.ndarray:

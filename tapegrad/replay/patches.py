@@ -19,12 +19,12 @@ import numpy as np
 from tapegrad import inplace, recording
 from tapegrad._flat import FlatGrads
 from tapegrad.engine import backward as engine_backward
-from tapegrad.ops import arithmetic
+from tapegrad.ops import arithmetic, dropout
 from tapegrad.ops.copying import _fill_kernel
 from tapegrad.promotion import _operand
 from tapegrad.replay.backward_trace import BackwardTrace, supported_backward
-from tapegrad.replay.recorder import Recorder
-from tapegrad.tensor import Tensor
+from tapegrad.replay.recorder import Recorder, new_array
+from tapegrad.tensor import Tensor, _wrap
 
 _VALUE_METHODS = (
     "item",
@@ -120,6 +120,21 @@ def _inplace(t: Tensor, ufunc: Any, record: Any, other: Any) -> Tensor:
     return result
 
 
+def _apply_mask(x: Tensor, p: float, training: bool, inplace: bool, shape: Any) -> Tensor:
+    """Dropout, with its mask drawn by a line of the program (each replay draws a new one
+    from the default generator at the same point, as eager does)."""
+    rec = _active[-1]
+    if rec.paused or inplace or p in (0, 1) or not training or x.numel() == 0:
+        return _ORIGINAL["_apply_mask"](x, p, training, inplace, shape)
+    dtype = x._data.dtype
+    mask = _wrap(dropout.draw_mask(shape, p, dtype))
+    name = rec.var()
+    args = ", ".join(rec.const(value) for value in (shape, p, dtype))
+    rec.emit(f"{name} = {rec.const(dropout.draw_mask)}({args})", new_array(mask._data))
+    rec.produce(mask, name)
+    return x * mask
+
+
 def _scaled(other: Any, alpha: Any) -> Any:
     """``arithmetic._scaled`` as a recorded product (the same numbers, seen by the recorder)."""
     return _operand(other) * alpha
@@ -193,6 +208,7 @@ _ORIGINAL: dict[str, Any] = {
     "foreach_zero_": inplace.foreach_zero_,
     "run_backward": engine_backward.run_backward,
     "_scaled": arithmetic._scaled,
+    "_apply_mask": dropout._apply_mask,
 }
 _REPLACEMENT: dict[int, Any] = {
     id(recording._run_op): _run_op,
@@ -203,6 +219,7 @@ _REPLACEMENT: dict[int, Any] = {
     id(inplace.foreach_zero_): _foreach_zero_,
     id(engine_backward.run_backward): _run_backward,
     id(arithmetic._scaled): _scaled,
+    id(dropout._apply_mask): _apply_mask,
 }
 _ORIGINAL_METHODS: dict[str, Any] = {
     name: Tensor.__dict__[name]

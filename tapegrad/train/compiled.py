@@ -3,7 +3,7 @@
 
 The step checks the loss inside (a ``callback`` that raises on nan or inf before backward, as
 the eager step skips the update), and marks the moment the parameters start to change. Steps
-that cannot replay (dropout draws, gradient clipping between backward and update) run eagerly:
+that cannot replay (gradient clipping between backward and update) run eagerly:
 ``compiled_step`` returns None for them, and the Trainer keeps its own eager step.
 """
 
@@ -40,8 +40,6 @@ def why_eager(trainer: Trainer) -> str | None:
     """Why the trainer's step cannot be compiled, or None when it can."""
     if not trainer.config.get("train.compile", True):
         return "train.compile is false"
-    if trainer.config.get("model.dropout", 0.0) > 0:
-        return "dropout draws random numbers in every step"
     if trainer.has_hook("before_update"):
         return "a step hook runs between backward and the update (train.clip_grad_norm)"
     return None

@@ -108,7 +108,7 @@ def _custom_function(out: Any, params: list[Any]) -> Any:
 
 @pytest.mark.parametrize(
     "extra",
-    [_hook, _retain, _item, _create_graph, _autograd_grad, _dropout, _custom_function],
+    [_hook, _retain, _item, _create_graph, _autograd_grad, _custom_function],
 )
 def test_unsupported_steps_run_eagerly(extra: Any) -> None:
     make = _wrapped(extra)
@@ -125,6 +125,20 @@ def test_unsupported_steps_run_eagerly(extra: Any) -> None:
     assert compiled.eager_reason is not None
     if extra not in (_create_graph, _autograd_grad):  # these assign new .grad tensors
         assert compiled.recordings == 1  # refused once; the refusal is kept under its guards
+
+
+def test_dropout_replays_drawing_the_same_masks_as_eager() -> None:
+    make = _wrapped(_dropout)
+    eager, eager_params = make()
+    step, params = make()
+    compiled = tg.compile(step)
+    tg.manual_seed(7)
+    expected = [eager().item() for _ in range(6)]
+    tg.manual_seed(7)
+    assert [compiled().item() for _ in range(6)] == expected  # one stream, drawn in order
+    assert len(set(expected)) == 6  # a new mask every step
+    assert_same_params(eager_params, params, rtol=0)
+    assert compiled.replays == 4, compiled.eager_reason
 
 
 def test_writes_through_data_replay() -> None:

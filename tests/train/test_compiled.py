@@ -62,6 +62,7 @@ OPTIONS: dict[str, list[str]] = {
     "batch norm": ["model.norm=batch", "train.batch_size=50"],
     "layer norm": ["model.norm=layer", "model.activation=tanh"],
     "mse loss": ["train.loss=mse", "train.lr=1e-2"],
+    "dropout": ["model.dropout=0.2", "train.optimizer=adam", "train.batch_size=30"],
 }
 
 
@@ -75,7 +76,6 @@ def test_options_replay_with_the_eager_numbers(overrides: list[str]) -> None:
 @pytest.mark.parametrize(
     "overrides, reason",
     [
-        (["model.dropout=0.2", "train.optimizer=adam"], "dropout"),
         (["train.clip_grad_norm=1.0"], "clip_grad_norm"),
     ],
 )
