@@ -2,9 +2,10 @@
 ``tapegrad.compile``, so that after the first steps it replays as plain numpy calls.
 
 The step checks the loss inside (a ``callback`` that raises on nan or inf before backward, as
-the eager step skips the update), and marks the moment the parameters start to change. Steps
-that cannot replay (gradient clipping between backward and update) run eagerly:
-``compiled_step`` returns None for them, and the Trainer keeps its own eager step.
+the eager step skips the update), clips the gradients (``train.clip_grad_norm``: each replay
+calls ``ClipGradNorm.clip`` again) and marks the moment the parameters start to change. A step
+with another hook between backward and the update cannot replay: ``compiled_step`` returns
+None, and the Trainer keeps its own eager step.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 import tapegrad as tg
 from tapegrad.replay import CompiledStep, callback
+from tapegrad.train.schedule import ClipGradNorm
 
 if TYPE_CHECKING:
     from tapegrad.train.loop import Trainer
@@ -40,8 +42,8 @@ def why_eager(trainer: Trainer) -> str | None:
     """Why the trainer's step cannot be compiled, or None when it can."""
     if not trainer.config.get("train.compile", True):
         return "train.compile is false"
-    if trainer.has_hook("before_update"):
-        return "a step hook runs between backward and the update (train.clip_grad_norm)"
+    if any(not isinstance(hook, ClipGradNorm) for hook in trainer.step_hooks("before_update")):
+        return "a step hook runs between backward and the update"
     return None
 
 
@@ -54,6 +56,7 @@ def compiled_step(trainer: Trainer) -> CompiledStep | None:
     check = trainer.config["train.stop_on_nonfinite"]
     classes = trainer.data.n_classes is not None
     begin_update = _marker(trainer)
+    clippers = trainer.step_hooks("before_update")  # ClipGradNorm: each replay clips again
 
     def step(x: tg.Tensor, y: tg.Tensor) -> tuple[tg.Tensor, tg.Tensor | None]:
         y_pred = model(x)
@@ -61,6 +64,8 @@ def compiled_step(trainer: Trainer) -> CompiledStep | None:
         if check:
             callback(_check_finite, loss)
         loss.backward()
+        for clipper in clippers:
+            clipper.clip()
         callback(begin_update)
         updater.step()
         updater.zero_grad()

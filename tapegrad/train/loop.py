@@ -98,10 +98,10 @@ class Trainer:
         self._eager_reason = compiled.why_eager(self)
         self._compiled = compiled.compiled_step(self)
 
-    def has_hook(self, hook: str) -> bool:
-        """Whether a callback runs at this step hook (``on_step_start``, ``before_update``,
+    def step_hooks(self, hook: str) -> list[TrainerCallback]:
+        """The callbacks that run at this step hook (``on_step_start``, ``before_update``,
         ``after_update``)."""
-        return bool(self._hooks[hook])
+        return list(self._hooks[hook])
 
     # ------------------------------------------------------------------ running
 

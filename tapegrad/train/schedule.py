@@ -21,6 +21,7 @@ import numpy as np
 import tapegrad as tg
 from tapegrad import nn, optim
 from tapegrad.optim import lr_scheduler
+from tapegrad.replay import replayed_by_calling
 from tapegrad.train.callbacks import TrainerCallback
 from tapegrad.train.errors import ConfigError
 
@@ -179,7 +180,19 @@ class ClipGradNorm(TrainerCallback):
 
     def __init__(self, max_norm: float) -> None:
         self.max_norm = max_norm
+        self.parameters: list[tg.Tensor] = []
+
+    def setup(self, trainer: Trainer) -> None:
+        """Clip the model's parameters."""
+        self.parameters = list(trainer.model.parameters())
 
     def before_update(self, trainer: Trainer) -> None:
         """Scale the gradients so their total 2-norm is at most ``max_norm``."""
-        nn.utils.clip_grad_norm_(trainer.model.parameters(), self.max_norm)
+        self.clip()
+
+    def clip(self) -> None:
+        """``clip_grad_norm_`` on the parameters (a compiled step's replay calls it again)."""
+        nn.utils.clip_grad_norm_(self.parameters, self.max_norm)
+
+
+replayed_by_calling(ClipGradNorm, "clip")
