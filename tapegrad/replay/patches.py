@@ -19,7 +19,7 @@ import numpy as np
 from tapegrad import inplace, recording
 from tapegrad._flat import FlatGrads
 from tapegrad.engine import backward as engine_backward
-from tapegrad.ops import arithmetic, dropout
+from tapegrad.ops import arithmetic, dropout, normalization
 from tapegrad.ops.copying import _fill_kernel
 from tapegrad.promotion import _operand
 from tapegrad.replay.backward_trace import BackwardTrace, supported_backward
@@ -135,6 +135,26 @@ def _apply_mask(x: Tensor, p: float, training: bool, inplace: bool, shape: Any) 
     return x * mask
 
 
+def _batch_stats(x: Any, running_mean: Any, running_var: Any, momentum: Any) -> None:
+    """Batch norm's update of its running statistics (numpy on the batch, ``copy_`` into the
+    buffers), called again by each replay at this point."""
+    rec = _active[-1]
+    name = None if rec.paused else rec.array_name(x)
+    buffers = [t for t in (running_mean, running_var) if t is not None]
+    if name is None or any(id(t) not in rec.walked for t in buffers):
+        if not rec.paused:
+            rec.fail("batch norm statistics the recorder cannot name")
+        return _ORIGINAL["_batch_stats"](x, running_mean, running_var, momentum)
+    before = rec.counters()
+    rec.paused += 1
+    try:
+        _ORIGINAL["_batch_stats"](x, running_mean, running_var, momentum)
+    finally:
+        rec.paused -= 1
+    args = [name, *(rec.const(value) for value in (running_mean, running_var, momentum))]
+    rec.call_again(_ORIGINAL["_batch_stats"], args, before)
+
+
 def _scaled(other: Any, alpha: Any) -> Any:
     """``arithmetic._scaled`` as a recorded product (the same numbers, seen by the recorder)."""
     return _operand(other) * alpha
@@ -209,6 +229,7 @@ _ORIGINAL: dict[str, Any] = {
     "run_backward": engine_backward.run_backward,
     "_scaled": arithmetic._scaled,
     "_apply_mask": dropout._apply_mask,
+    "_batch_stats": normalization._batch_stats,
 }
 _REPLACEMENT: dict[int, Any] = {
     id(recording._run_op): _run_op,
@@ -220,6 +241,7 @@ _REPLACEMENT: dict[int, Any] = {
     id(engine_backward.run_backward): _run_backward,
     id(arithmetic._scaled): _scaled,
     id(dropout._apply_mask): _apply_mask,
+    id(normalization._batch_stats): _batch_stats,
 }
 _ORIGINAL_METHODS: dict[str, Any] = {
     name: Tensor.__dict__[name]

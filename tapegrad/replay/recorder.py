@@ -299,7 +299,12 @@ class Recorder:
             self.fail(f"{type(owner).__name__}.{method.__name__} with non-constant arguments")
             return
         consts = "".join(f", {self.const(a)}" for a in args)
-        self.emit(f"{self.const(method)}({self.const(owner)}{consts})")
+        self.call_again(method, [self.const(owner) + consts], before)
+
+    def call_again(self, fn: Any, args: list[str], before: dict) -> None:
+        """``fn(*args)`` ran (unrecorded, its version bumps since ``before``, a ``counters()``,
+        expected); each replay calls it again at this point."""
+        self.emit(f"{self.const(fn)}({', '.join(args)})")
         for key, (vc, value) in before.items():
             if vc[0] != value:
                 self.bumps[key] = self.bumps.get(key, 0) + vc[0] - value

@@ -259,3 +259,33 @@ def test_an_optimizer_wrapped_by_a_scheduler_replays_and_follows_its_rate() -> N
             scheduler.step()
     _assert_same(model, model_c, opt, opt_c)
     assert compiled.recordings == 1 and compiled.replays == 6
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batch_norm_statistics_are_updated_by_every_replay(momentum: float | None) -> None:
+    def make() -> tuple[Any, Any]:
+        tg.manual_seed(4)
+        model = nn.Sequential(nn.Linear(3, 6), nn.BatchNorm1d(6, momentum=momentum), nn.ReLU())
+        opt = optim.SGD(model.parameters(), lr=0.05)
+
+        def step(x: Any) -> Any:
+            opt.zero_grad()
+            loss = model(x).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step, model
+
+    eager, model_e = make()
+    step, model_c = make()
+    compiled = tg.compile(step)
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        x = tg.from_numpy(rng.standard_normal((10, 3)).astype(np.float32))
+        assert eager(x).item() == compiled(x).item()
+    # momentum None: the module reads num_batches_tracked in Python (.item()): eager
+    assert compiled.replays == (4 if momentum else 0), compiled.eager_reason
+    for a, b in zip(model_e.buffers(), model_c.buffers()):
+        np.testing.assert_array_equal(a._data, b._data)
+        assert a._version == b._version

@@ -73,6 +73,7 @@ def test_options_replay_with_the_eager_numbers(overrides: list[str]) -> None:
     compiled, eager = _both(None, ["train.epochs=8", *overrides])
     _assert_same_run(compiled, eager)
     assert compiled.status == "ok"
+    assert compiled.compile["eager_reason"] is None and compiled.compile["replayed_steps"] >= 6
 
 
 def test_a_step_hook_between_backward_and_update_keeps_the_step_eager() -> None:
