@@ -42,6 +42,20 @@ def _setup(name: str, zero_first: bool = True) -> tuple[Callable[..., Any], Any,
     return step, model, opt, (x, y)
 
 
+def _sgd_step(model: Any, loss_of: Callable[..., Any]) -> Callable[..., Any]:
+    """A step: zero_grad, ``loss_of(*batch)``, backward, an SGD update."""
+    opt = optim.SGD(model.parameters(), lr=0.05)
+
+    def step(*batch: Any) -> Any:
+        opt.zero_grad()
+        loss = loss_of(*batch)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def _state(opt: optim.Optimizer) -> list[Any]:
     return [
         {k: (v._data.copy() if isinstance(v, tg.Tensor) else v) for k, v in s.items()}
@@ -207,16 +221,9 @@ def test_class_labels_are_read_and_checked_in_every_replay() -> None:
     def make() -> tuple[Callable[..., Any], Any]:
         tg.manual_seed(2)
         model = nn.Linear(4, 3)
-        opt = optim.SGD(model.parameters(), lr=0.1)
-
-        def step(x: Any, labels: Any) -> Any:
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), labels)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return step, model
+        return _sgd_step(
+            model, lambda x, labels: nn.functional.cross_entropy(model(x), labels)
+        ), model
 
     eager, model_e = make()
     step, model_c = make()
@@ -266,16 +273,7 @@ def test_batch_norm_statistics_are_updated_by_every_replay(momentum: float | Non
     def make() -> tuple[Any, Any]:
         tg.manual_seed(4)
         model = nn.Sequential(nn.Linear(3, 6), nn.BatchNorm1d(6, momentum=momentum), nn.ReLU())
-        opt = optim.SGD(model.parameters(), lr=0.05)
-
-        def step(x: Any) -> Any:
-            opt.zero_grad()
-            loss = model(x).pow(2).mean()
-            loss.backward()
-            opt.step()
-            return loss
-
-        return step, model
+        return _sgd_step(model, lambda x: model(x).pow(2).mean()), model
 
     eager, model_e = make()
     step, model_c = make()
