@@ -355,7 +355,9 @@ def _plain(value: Any) -> bool:
     """Whether an op's keyword argument can be a constant of the program."""
     if isinstance(value, tuple):
         return all(_plain(v) for v in value)
-    return type(value) in _META_TYPES
+    if type(value) is slice:  # an index key's part: immutable
+        return all(_plain(v) for v in (value.start, value.stop, value.step))
+    return type(value) in _META_TYPES or value is Ellipsis
 
 
 def _unsupported_op(op: Any) -> str | None:

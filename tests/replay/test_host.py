@@ -296,3 +296,38 @@ def test_batch_norm_statistics_are_updated_by_every_replay(momentum: float | Non
     for a, b in zip(model_e.buffers(), model_c.buffers()):
         np.testing.assert_array_equal(a._data, b._data)
         assert a._version == b._version
+
+
+def test_nested_modules_and_slices_replay_bit_for_bit() -> None:
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            inner = nn.Sequential(nn.Linear(8, 8), nn.Tanh())
+            self.body = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), inner)
+
+        def forward(self, x: Any) -> Any:
+            return self.body(x)
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = nn.ModuleList([Block(), Block()])
+            self.head = nn.Linear(4, 1)
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.blocks[0](x)[:, :4] + self.blocks[1](x)[..., 4:])
+
+    def make() -> tuple[Any, Any]:
+        tg.manual_seed(8)
+        net = Net()
+        x, y = tg.randn(16, 4), tg.randn(16, 1)
+        return _sgd_step(net, lambda: nn.functional.mse_loss(net(x), y)), net
+
+    eager, net_e = make()
+    step, net_c = make()
+    compiled = tg.compile(step)
+    for _ in range(6):
+        assert eager().item() == compiled().item()
+    assert compiled.replays == 4, compiled.eager_reason
+    for p, q in zip(net_e.parameters(), net_c.parameters()):
+        np.testing.assert_array_equal(p._data, q._data)
