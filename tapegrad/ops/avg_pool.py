@@ -60,6 +60,8 @@ def _call(cls: type[Op], g: Any, geom: Geometry, div: np.ndarray) -> Any:
 
 
 class AvgPool2d(Op):
+    # ``div`` depends only on the window geometry and the options (a replay keeps it)
+    replay_constants = ("div",)
     node_name = "AvgPool2DBackward0"
 
     @staticmethod
@@ -77,6 +79,8 @@ class AvgPool2d(Op):
 
 
 class AvgPool2dBackward(Op):
+    # ``div`` depends only on the window geometry and the options (a replay keeps it)
+    replay_constants = ("div",)
     node_name = "AvgPool2DBackwardBackward0"
 
     @staticmethod

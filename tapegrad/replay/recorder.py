@@ -9,6 +9,7 @@ runs eagerly.
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from typing import Any
 
@@ -184,7 +185,10 @@ class Recorder:
         reason = _unsupported_op(op)
         if reason is None and len(inputs) != len(arrays):
             reason = "an op whose inputs and arrays differ in number"
-        if reason is None and not all(_plain(v) or self._known(v) for v in meta.values()):
+        constants = getattr(type(op), "replay_constants", ())
+        if reason is None and not all(
+            _plain(v) or self._known(v) or key in constants for key, v in meta.items()
+        ):
             reason = f"{type(op).__name__} with array arguments"
         if reason is None and type(op) not in DETERMINISTIC:
             reason = _check_repeatable(op, arrays, meta, result._data)
@@ -225,8 +229,9 @@ class Recorder:
         return (name is not None and name.startswith("v")) or self._owner(value) is not None
 
     def _meta(self, value: Any) -> str:
-        """The program's expression for an op's keyword argument."""
-        if _plain(value):
+        """The program's expression for an op's keyword argument (an array the op declares
+        a constant, ``replay_constants``, is held as one)."""
+        if _plain(value) or (self._owner(value) is None and self.array_name(value) is None):
             return self.const(value)
         name = self.array_name(value)
         if name is not None and name.startswith("v"):
@@ -357,6 +362,9 @@ def _plain(value: Any) -> bool:
         return all(_plain(v) for v in value)
     if type(value) is slice:  # an index key's part: immutable
         return all(_plain(v) for v in (value.start, value.stop, value.step))
+    if dataclasses.is_dataclass(value) and type(value).__dataclass_params__.frozen:
+        # immutable, e.g. a convolution's Geometry: plain when every field is
+        return all(_plain(getattr(value, f.name)) for f in dataclasses.fields(value))
     return type(value) in _META_TYPES or value is Ellipsis
 
 
