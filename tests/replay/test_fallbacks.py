@@ -321,3 +321,36 @@ def test_old_update_idioms_replay_exactly(idiom: str) -> None:
         assert eager().item() == compiled().item()
     assert_same_params(eager_params, params, rtol=0)
     assert compiled.replays == 6, compiled.eager_reason
+
+
+@pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
+def test_an_exception_while_recording_leaves_tapegrad_as_it_was(error: type) -> None:
+    import gc
+
+    from tapegrad import recording
+    from tapegrad.replay import patches
+
+    original_run_op, original_backward = recording._run_op, tg.Tensor.backward
+    w = tg.ones(3, 1, requires_grad=True)
+    x = tg.ones(2, 3)
+    boom = [False]
+
+    def step() -> Any:
+        loss = x.mm(w).sum()
+        if boom[0]:
+            raise error("boom")
+        loss.backward()
+        w.grad = None
+        return loss
+
+    compiled = tg.compile(step)
+    compiled()
+    boom[0] = True
+    with pytest.raises(error):
+        compiled()  # raised while recording
+    boom[0] = False
+    assert not patches._active and gc.isenabled()
+    assert recording._run_op is original_run_op and tg.Tensor.backward is original_backward
+    for _ in range(4):
+        assert compiled().item() == 6.0
+    assert compiled.replays == 3 and compiled.recordings == 2
