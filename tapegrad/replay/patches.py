@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad import inplace, recording
+from tapegrad import inplace, promotion, recording
 from tapegrad._flat import FlatGrads
 from tapegrad.engine import backward as engine_backward
-from tapegrad.ops import arithmetic, dropout, normalization
+from tapegrad.ops import arithmetic, conversion, dropout, normalization, reduce
 from tapegrad.ops.copying import _fill_kernel
 from tapegrad.promotion import _operand
 from tapegrad.replay.backward_trace import BackwardTrace, supported_backward
@@ -155,6 +155,43 @@ def _batch_stats(x: Any, running_mean: Any, running_var: Any, momentum: Any) -> 
     rec.call_again(_ORIGINAL["_batch_stats"], args, before)
 
 
+def _compare(ufunc: Any, a: Tensor, b: Any) -> Tensor:
+    """A comparison (a bool tensor outside the graph), written as its ufunc on the arrays."""
+    result = _ORIGINAL["_compare"](ufunc, a, b)
+    rec = _active[-1]
+    if not rec.paused:
+        b = _operand(b)
+        operands = [rec.operand(v, v._data if isinstance(v, Tensor) else v) for v in (a, b)]
+        _produced_by(rec, result, f"{rec.const(ufunc)}({', '.join(operands)})")
+    return result
+
+
+def _arg_extreme(self: Tensor, find: Any, name: str, dim: Any, keepdim: bool) -> Tensor:
+    """``argmax``/``argmin`` along a dimension, written as the numpy call it makes."""
+    result = _ORIGINAL["_arg_extreme"](self, find, name, dim, keepdim)
+    rec = _active[-1]
+    if not rec.paused and dim is not None and self.ndim:
+        axis = rec.const(dim % self.ndim)
+        call = f"{rec.const(find)}({rec.tensor_name(self)}, axis={axis}, keepdims={keepdim})"
+        _produced_by(rec, result, f"_asarray({call}, dtype={rec.const(np.dtype(np.int64))})")
+    return result
+
+
+def _cast(t: Tensor, target: Any, copy: bool) -> Tensor:
+    """A dtype cast; one to an integer or bool dtype (outside the graph) written as astype."""
+    result = _ORIGINAL["_cast"](t, target, copy)
+    rec = _active[-1]
+    if not rec.paused and result is not t and not rec.is_produced(result):
+        _produced_by(rec, result, f"{rec.tensor_name(t)}.astype({rec.const(target)})")
+    return result
+
+
+def _produced_by(rec: Recorder, result: Tensor, expr: str) -> None:
+    name = rec.var()
+    rec.emit(f"{name} = {expr}", new_array(result._data))
+    rec.produce(result, name)
+
+
 def _scaled(other: Any, alpha: Any) -> Any:
     """``arithmetic._scaled`` as a recorded product (the same numbers, seen by the recorder)."""
     return _operand(other) * alpha
@@ -230,6 +267,9 @@ _ORIGINAL: dict[str, Any] = {
     "_scaled": arithmetic._scaled,
     "_apply_mask": dropout._apply_mask,
     "_batch_stats": normalization._batch_stats,
+    "_compare": promotion._compare,
+    "_arg_extreme": reduce._arg_extreme,
+    "_cast": conversion._cast,
 }
 _REPLACEMENT: dict[int, Any] = {
     id(recording._run_op): _run_op,
@@ -242,6 +282,9 @@ _REPLACEMENT: dict[int, Any] = {
     id(arithmetic._scaled): _scaled,
     id(dropout._apply_mask): _apply_mask,
     id(normalization._batch_stats): _batch_stats,
+    id(promotion._compare): _compare,
+    id(reduce._arg_extreme): _arg_extreme,
+    id(conversion._cast): _cast,
 }
 _ORIGINAL_METHODS: dict[str, Any] = {
     name: Tensor.__dict__[name]

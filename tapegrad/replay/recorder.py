@@ -365,7 +365,7 @@ def _plain(value: Any) -> bool:
     if dataclasses.is_dataclass(value) and type(value).__dataclass_params__.frozen:
         # immutable, e.g. a convolution's Geometry: plain when every field is
         return all(_plain(getattr(value, f.name)) for f in dataclasses.fields(value))
-    return type(value) in _META_TYPES or value is Ellipsis
+    return type(value) in _META_TYPES or isinstance(value, np.dtype) or value is Ellipsis
 
 
 def _unsupported_op(op: Any) -> str | None:

@@ -331,3 +331,37 @@ def test_nested_modules_and_slices_replay_bit_for_bit() -> None:
     assert compiled.replays == 4, compiled.eager_reason
     for p, q in zip(net_e.parameters(), net_c.parameters()):
         np.testing.assert_array_equal(p._data, q._data)
+
+
+def test_an_accuracy_computed_inside_the_step_replays() -> None:
+    def make() -> Callable[..., Any]:
+        tg.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+
+        def loss_and_figures(x: Any, y: Any) -> Any:
+            out = model(x)
+            loss = nn.functional.cross_entropy(out, y)
+            return loss, out
+
+        step = _sgd_step(model, lambda x, y: loss_and_figures(x, y)[0])
+
+        def with_figures(x: Any, y: Any) -> Any:
+            loss = step(x, y)
+            with tg.no_grad():
+                out = model(x)
+            accuracy = (out.argmax(1) == y).float().mean()
+            others = (out.argmin(dim=-1, keepdim=True).squeeze(1) != 0).sum()
+            return loss, accuracy, others, (out > 0.5).sum(), (y <= out[:, 0]).long().sum()
+
+        return with_figures
+
+    eager, compiled = make(), tg.compile(make())
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        x = tg.from_numpy(rng.standard_normal((20, 4)).astype(np.float32))
+        y = tg.from_numpy(rng.integers(0, 3, 20))
+        expected = eager(x, y)
+        got = compiled(x, y)
+        for a, b in zip(expected, got):
+            assert a.dtype == b.dtype and a.item() == b.item()
+    assert compiled.replays == 4, compiled.eager_reason
