@@ -41,7 +41,7 @@ class Optimizer:
     _replay_unguarded = ("state",)
     # ... and, for a step compiled by a caller that vouches no other code in it reads them
     # (``tapegrad train``), ``param_groups``: a schedule's new rate needs no new recording
-    _replay_read_when_run = ("param_groups",)
+    _replay_read_when_run = ("param_groups", "defaults")
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         """Build the groups from an iterable of Tensors or of dicts with a ``params`` entry."""

@@ -21,8 +21,9 @@ class ManualUpdate:
     take the per-parameter path.
     """
 
-    # a compiled step's replay calls ``step`` again, which reads the rate when it runs
-    _replay_read_when_run = ("param_groups",)
+    # a compiled step's replay calls ``step`` again, which reads the rate, the parameters and
+    # the flat buffer (checking it is intact) when it runs
+    _replay_read_when_run = ("param_groups", "params", "_flat")
 
     def __init__(self, params: Sequence[tg.Tensor], lr: float) -> None:
         self.params = list(params)
