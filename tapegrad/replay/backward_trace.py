@@ -78,7 +78,8 @@ class BackwardTrace:
         ready = [root] if root not in deps else []
         mode = grad_mode._state
         previous, mode.enabled = mode.enabled, False
-        rec.emit(f"with {rec.const(np.errstate)}(all='ignore'):")
+        rec.emit("_quiet_token = _quiet()")  # np.errstate(all="ignore"), as the engine runs
+        rec.emit("try:")
         rec.indent += "    "
         try:
             with np.errstate(all="ignore"):
@@ -92,6 +93,8 @@ class BackwardTrace:
             mode.enabled = previous
             rec.emit("pass")
             rec.indent = rec.indent[:-4]
+            rec.emit("finally:")
+            rec.emit("    _loud(_quiet_token)")
 
     def _node(self, node: Node, deps: dict[Node, int], ready: list[Node]) -> None:
         entry = self.buffers.pop(node, None)

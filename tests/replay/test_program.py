@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 import tapegrad as tg
 from tapegrad.replay import callback
@@ -86,3 +87,26 @@ def test_an_array_a_callback_kept_is_never_written_into() -> None:
     for a, b in zip(kept_e[:5], kept_c[:5]):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(w_e._data, w_c._data)
+
+
+def test_the_backward_pass_ignores_float_errors_and_restores_the_settings() -> None:
+    w = tg.full((2, 1), 1e30, requires_grad=True)
+    x = tg.full((3, 2), 1e30)
+
+    def step() -> Any:
+        loss = x.mm(w).exp().sum()  # overflows: inf, then inf * 0 in backward
+        loss.backward()
+        w.grad = None
+        return loss
+
+    compiled = tg.compile(step)
+    before = np.geterr()
+    with np.errstate(all="raise"):
+        for _ in range(2):  # eager, then recorded: the forward's overflow raises
+            with pytest.raises(FloatingPointError):
+                compiled()
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(4):
+            assert compiled().item() == float("inf")
+    assert compiled.replays == 3  # the second call raised while recording: the third records
+    assert np.geterr() == before
