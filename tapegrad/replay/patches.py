@@ -301,7 +301,7 @@ def _sites() -> list[tuple[Any, str]]:
     were imported since)."""
     if _site_cache["modules"] == len(sys.modules):
         sites = _site_cache["sites"]
-        if all(getattr(module, attr, None) in _ORIGINAL_LIST for module, attr in sites):
+        if all(id(getattr(module, attr, None)) in _ORIGINAL_BY_ID for module, attr in sites):
             return sites
     sites = []
     for name, module in list(sys.modules.items()):
@@ -345,4 +345,3 @@ def recording_into(rec: Recorder) -> Iterator[None]:
 
 
 _ORIGINAL_BY_ID = {id(fn): fn for fn in _ORIGINAL.values()}
-_ORIGINAL_LIST = list(_ORIGINAL.values())
