@@ -55,20 +55,25 @@ def sum_to(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     lead = len(gshape) - len(shape)
     if lead > 0 and gshape[lead:] == shape:  # a bias: only leading axes were added
         return _sum_leading(grad, lead)
-    error = f"gradient of shape {list(gshape)} can't be summed to {list(shape)}"
+    if lead == 0 and len(shape) == 2 and shape[0] == 1 and shape[1] == gshape[1]:
+        return _sum_leading(grad, 1).reshape(shape)  # a (1, k) bias, as the loop below finds
     if lead < 0:
-        raise ValueError(error)
+        raise ValueError(_sum_to_error(gshape, shape))
     axes = list(range(lead))
     for i, (s, g) in enumerate(zip(shape, gshape[lead:])):
         if s != g:
             if s != 1:
-                raise ValueError(error)
+                raise ValueError(_sum_to_error(gshape, shape))
             axes.append(lead + i)
     if not axes:
         return grad.reshape(shape)
     if axes[-1] == len(axes) - 1:  # a leading block, e.g. (N, k) -> (1, k)
         return _sum_leading(grad, len(axes)).reshape(shape)
     return grad.sum(axis=tuple(axes)).reshape(shape)
+
+
+def _sum_to_error(gshape: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    return f"gradient of shape {list(gshape)} can't be summed to {list(shape)}"
 
 
 # Up to this size, summing the rows of a float matrix as ``ones @ grad`` (BLAS gemv) is 2-20x

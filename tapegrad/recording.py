@@ -99,8 +99,12 @@ def _record(
         elif t.grad_fn is not None:
             edges.append((t.grad_fn, t._output_nr))
         else:  # _leaf_edge, its common case inlined
-            acc = t._acc
-            if acc is None or acc._shape != t._data.shape or acc._dtype != t._data.dtype:
+            acc, data = t._acc, t._data
+            if (
+                acc is None
+                or acc._shape != data.shape
+                or (acc._dtype is not data.dtype and acc._dtype != data.dtype)
+            ):
                 acc = _leaf_edge(t)[0]
             edges.append((acc, 0))
     op._edges = edges = tuple(edges)

@@ -407,11 +407,15 @@ class Tensor:
             self._grad = grad if current is None else current + grad
         elif current is None:
             self._grad = _wrap(np.array(grad, dtype=self._data.dtype))
-        elif current.grad_fn is None and current._data.flags.writeable:
+        elif current.grad_fn is None:
             data = current._data
             try:
                 np.add(data, grad, data)  # ``out`` positionally: keywords cost 0.3 us a call
-            except ValueError:  # a .grad left from before .data changed shape
+            except ValueError:
+                if not data.flags.writeable:  # checked only now: ``flags`` costs a call
+                    self._grad = _wrap(data + grad)
+                    return
+                # a .grad left from before .data changed shape
                 raise RuntimeError(_inplace_shape_error(data.shape, grad.shape)) from None
             current._vc[0] += 1
         else:

@@ -1,12 +1,16 @@
 """The backward pass: iterative, dependency-counted, with broadcast reduction at the edges.
 
 Gradients live in a dict keyed by node until every consumer has contributed; they are added
-out of place, so no array handed to a node is ever written into.
+out of place, so no array handed to a node is ever written into, with one exception: a large
+gradient nobody else holds may be donated to a node that reads it once (``_run_donating``).
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Sequence
+from sys import getrefcount
 from typing import Any
 
 import numpy as np
@@ -21,6 +25,53 @@ from tapegrad.engine.node import AccumulateGrad, Edge, Node
 # ``hook(node, kind, index, fn, seen, result)`` per hook and
 # ``fitted(node, child, index, before, after)`` per gradient summed to its input's shape.
 _observer: Any = None
+
+
+class _Donation(threading.local):
+    """The gradient the running node may write into (``donated``): set by the plain pass
+    around a node whose incoming gradient nobody else holds (see ``ops.base.masked_grad``)."""
+
+    donated: Any = None
+
+
+_donation = _Donation()
+# Only gradients at least this large are offered: a saving for big arrays, not worth the
+# checks for small ones.
+DONATE_MIN_SIZE = 1 << 16
+# Python 3.14 lends references to values on its stack without counting them, so there a
+# reference count no longer proves that nobody else holds an array: no donation.
+COUNTS_PROVE_UNIQUE = sys.version_info < (3, 14)
+
+try:  # numpy's own switch behind ``np.errstate``: entered once per pass, so kept cheap
+    from numpy._core._ufunc_config import _extobj_contextvar
+except ImportError:  # pragma: no cover - another numpy layout
+    _extobj_contextvar = None
+_ignoring: dict[Any, Any] = {}  # numpy's current error state -> the same with all ignored
+
+
+def _ignore_errors() -> Any:
+    """Enter ``np.errstate(all="ignore")``: numpy's same state, set at a fifth of the cost
+    (passed once per backward pass); ``_restore_errors`` with the result leaves it."""
+    if _extobj_contextvar is None:  # pragma: no cover
+        state = np.errstate(all="ignore")
+        state.__enter__()
+        return state
+    current = _extobj_contextvar.get()
+    ignoring = _ignoring.get(current)
+    if ignoring is None:
+        with np.errstate(all="ignore"):
+            ignoring = _extobj_contextvar.get()
+        if len(_ignoring) >= 8:
+            _ignoring.clear()
+        _ignoring[current] = ignoring
+    return _extobj_contextvar.set(ignoring)
+
+
+def _restore_errors(token: Any) -> None:
+    if _extobj_contextvar is None:  # pragma: no cover
+        token.__exit__(None, None, None)
+    else:
+        _extobj_contextvar.reset(token)
 
 
 def set_observer(observer: Any) -> Any:
@@ -113,8 +164,11 @@ def run_backward(
     arriving at each of those edges is returned (None where none arrived).
     """
     buffers: dict[Node, Any] = {}
-    for (node, index), grad in zip(roots, grads):
-        _add(buffers, node, index, grad)
+    if len(roots) == 1 and roots[0][0]._n_out == 1:  # ``loss.backward()``: ``_add``, inlined
+        buffers[roots[0][0]] = grads[0]
+    else:
+        for (node, index), grad in zip(roots, grads):
+            _add(buffers, node, index, grad)
     root_nodes = [roots[0][0]] if len(roots) == 1 else list(dict.fromkeys(n for n, _ in roots))
     deps = _count_dependencies(root_nodes)
     wanted = captured = None
@@ -127,16 +181,17 @@ def run_backward(
     slow = anomaly._state.enabled
     mode = grad_mode._state
     previous_mode, mode.enabled = mode.enabled, create_graph
+    # inf/nan in gradients are the user's to see (anomaly mode checks them), not warnings
+    token = _ignore_errors()
     try:
-        # inf/nan in gradients are the user's to see (anomaly mode checks them), not warnings
-        with np.errstate(all="ignore"):
-            if slow or create_graph or inputs is not None:
-                _propagate_general(
-                    ready, buffers, deps, skip, wanted, captured, retain_graph, create_graph, slow
-                )
-            else:
-                _propagate_plain(ready, buffers, deps, retain_graph)
+        if slow or create_graph or inputs is not None:
+            _propagate_general(
+                ready, buffers, deps, skip, wanted, captured, retain_graph, create_graph, slow
+            )
+        else:
+            _propagate_plain(ready, buffers, deps, retain_graph)
     finally:
+        _restore_errors(token)
         mode.enabled = previous_mode
     if inputs is None:
         return None
@@ -157,7 +212,13 @@ def _propagate_plain(
             if obs is not None:
                 obs.start(node, None)
         elif node._pre_hooks is None and node._post_hooks is None and obs is None:
-            outputs = node._run(grad, False) if retain_graph else node._run_once(grad)
+            if retain_graph:
+                outputs = node._run(grad, False)
+            elif node._takes_grad and type(grad) is np.ndarray and grad.size >= DONATE_MIN_SIZE:
+                outputs = g = old = None  # they may still refer to ``grad``
+                outputs = _run_donating(node, grad)
+            else:
+                outputs = node._run_once(grad)
         else:
             if obs is not None:
                 obs.start(node, grad)
@@ -179,7 +240,9 @@ def _propagate_plain(
                 if child._n_out != 1:
                     _add(buffers, child, index, _fit(g, child, index, node, outputs, False))
                 else:
-                    if g.shape != child._shape or g.dtype != child._dtype:
+                    if g.shape != child._shape or (
+                        g.dtype is not child._dtype and g.dtype != child._dtype
+                    ):
                         g = _fit(g, child, index, node, outputs, False)
                     old = buffers.get(child)
                     if old is not None:
@@ -201,9 +264,28 @@ def _propagate_plain(
                         if obs is not None:
                             obs.ran(child, g, ())
                         continue
-            deps[child] = remaining
-            if not remaining:
+            if remaining:
+                deps[child] = remaining
+            else:  # its count is never read again
                 ready.append(child)
+
+
+def _run_donating(node: Node, grad: np.ndarray) -> Any:
+    """``node._run_once(grad)``, letting the node write its result into ``grad`` when no one
+    else holds it (only this frame's caller and the refcount call refer to it, it owns its
+    memory): a full-size temporary less on a large layer's backward."""
+    if (
+        COUNTS_PROVE_UNIQUE
+        and getrefcount(grad) == 3
+        and grad.base is None
+        and grad.flags.writeable
+    ):
+        _donation.donated = grad
+        try:
+            return node._run_once(grad)
+        finally:
+            _donation.donated = None
+    return node._run_once(grad)
 
 
 def _propagate_general(

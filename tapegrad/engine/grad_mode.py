@@ -44,11 +44,8 @@ class _NoArgumentContext(_GradModeContext):
 
     def __new__(cls, orig_func: Callable[..., Any] | None = None) -> Any:
         if orig_func is None:
-            return super().__new__(cls)
+            return object.__new__(cls)  # ``object.__init__`` then: no Python call (hot)
         return _decorate(orig_func, cls)
-
-    def __init__(self, orig_func: Callable[..., Any] | None = None) -> None:
-        pass
 
 
 def _decorate(fn: F, make_context: Callable[[], Any]) -> F:

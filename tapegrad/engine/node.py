@@ -53,6 +53,9 @@ class Node:
     # Built-in backward functions compute only the gradients their inputs need, so post hooks
     # see None for the others; a custom Function's backward returns what it returns.
     _shows_unneeded_grads = False
+    # The plain backward pass may let this node's backward write its result into the
+    # incoming gradient (``engine.backward._donation``): nodes whose rule reads it once.
+    _takes_grad = False
 
     def __init__(self) -> None:
         self._edges: tuple[Edge, ...] = ()

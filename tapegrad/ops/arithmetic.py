@@ -20,7 +20,7 @@ from tapegrad.ops.base import Op
 from tapegrad.ops.declare import declare
 from tapegrad.ops.samples import OpInfo, binary_samples, normal, unary_samples
 from tapegrad.promotion import _SCALARS, _binary, _operand, _promote_scalar
-from tapegrad.recording import _grad_state, _run_op
+from tapegrad.recording import _finish, _grad_state, _run_op
 from tapegrad.tensor import Tensor
 
 # -------------------------------------------------------------------------- ops
@@ -254,7 +254,18 @@ def __mul__(self, other: Any) -> Tensor:
     ],
 )
 def __rmul__(self, other: Any) -> Tensor:
+    if type(other) is float and not (self._requires_grad and _grad_state.enabled):
+        return _unrecorded_scale(self, other)  # the optimizer's ``lr * p.grad``
     return _binary(Mul, self, other, reflected=not isinstance(other, _SCALARS))
+
+
+def _unrecorded_scale(t: Tensor, factor: float) -> Tensor:
+    """``t * factor`` when nothing records it: what ``_binary(Mul, t, factor)`` computes (the
+    same multiply, in the same order), without its dispatch."""
+    data = t._data
+    if data.dtype.kind != _FLOAT_KIND:
+        return _binary(Mul, t, factor)
+    return _finish(Mul(), (t, factor), (data, factor), data * factor)
 
 
 @declare(function=False)
@@ -288,9 +299,31 @@ def add_(self, other: Any, alpha: float = 1) -> Tensor:
     return _inplace(self, np.add, Tensor.add, _scaled(other, alpha))
 
 
+# ``_inplace`` as imported, out of reach of the swap ``tapegrad.replay`` makes while it
+# records a step (it replaces module attributes holding the function, not tuple items)
+_EAGER_INPLACE = (_inplace,)
+
+
 @declare(function=False, aliases=("__isub__",))
 def sub_(self, other: Any, alpha: float = 1) -> Tensor:
     """In-place ``self -= alpha * other`` (the blog's weight update)."""
+    if (
+        alpha == 1
+        and not _grad_state.enabled
+        and type(other) is Tensor
+        and _inplace is _EAGER_INPLACE[0]  # not while ``tapegrad.compile`` records a step
+    ):
+        data, other_data = self._data, other._data
+        # ``_inplace``'s work when nothing records (no view checks needed then): under
+        # no_grad, ``p.sub_(lr * p.grad)`` for every parameter of every step
+        if (
+            data.dtype is other_data.dtype
+            and data.shape == other_data.shape
+            and data.flags.writeable
+        ):
+            np.subtract(data, other_data, data)
+            self._vc[0] += 1
+            return self
     if alpha == 1:
         return _inplace(self, np.subtract, Tensor.sub, other)
     if _recorded_inplace(self, other):
