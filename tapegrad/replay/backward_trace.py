@@ -214,6 +214,8 @@ class BackwardTrace:
             g is None or (g.shape == grad.shape and g.dtype == grad.dtype) for g in outputs
         )
         exprs = backward_exprs(node, gname, saved, outputs, rec.const, unit)
+        if id(node) in rec.masks:  # Clamp's mask, made in the forward pass (as eager keeps it)
+            exprs = [f"{gname} * {rec.masks[id(node)]}"]
         if exprs is not None and len(exprs) == len(outputs):
             for i, (expr, g) in enumerate(zip(exprs, outputs)):
                 if g is None or expr is None:

@@ -18,6 +18,7 @@ import numpy as np
 from tapegrad.ops.base import HoldingOp, Op
 from tapegrad.ops.copying import _fill_kernel
 from tapegrad.ops.linalg import LinearAddmm
+from tapegrad.ops.pointwise import Clamp
 from tapegrad.replay.kernels import DETERMINISTIC, forward_expr, inplace_line
 from tapegrad.tensor import Tensor
 
@@ -58,6 +59,7 @@ class Recorder:
         self.names: dict[int, tuple[str, Any]] = {}
         self.produced: dict[int, Any] = {}
         self.ops: dict[int, tuple[list[str], str]] = {}
+        self.masks: dict[int, str] = {}  # clamp op id: the name of its backward mask
         self.unsupported: str | None = None
         self.indent = ""
         self._n = 0
@@ -207,6 +209,18 @@ class Recorder:
         self.emit(f"{name} = {call}", tag)
         self.produce(result, name)
         self.ops[id(op)] = ([a for a in args if "=" not in a], name)
+        if type(op) is Clamp and result.grad_fn is op and tag is not None:
+            self._clamp_mask(op, args[0], kw, arrays[0])
+
+    def _clamp_mask(self, op: Any, a: str, kw: dict[str, str], array: np.ndarray) -> None:
+        """What eager's Clamp keeps for backward: the mask of where the gradient passes,
+        made here so the input can be freed as early as eager frees it."""
+        if (op.min is None) == (op.max is None):
+            return
+        mask = self.var()
+        test = f"{a} >= {kw['min']}" if op.max is None else f"{a} <= {kw['max']}"
+        self.emit(f"{mask} = {test}", (array.shape, np.dtype(np.bool_)))
+        self.masks[id(op)] = mask
 
     def _owner(self, array: Any) -> Tensor | None:
         """The argument or guarded tensor whose array ``array`` is (class labels given to an
