@@ -131,6 +131,7 @@ def _apply_mask(x: Tensor, p: float, training: bool, inplace: bool, shape: Any) 
     name = rec.var()
     args = ", ".join(rec.const(value) for value in (shape, p, dtype))
     rec.emit(f"{name} = {rec.const(dropout.draw_mask)}({args})", new_array(mask._data))
+    rec.draws.append(shape)
     rec.produce(mask, name)
     return x * mask
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad.engine import anomaly, grad_mode
+from tapegrad.factories import default_generator
 from tapegrad.replay.backward_trace import XP, fit, new_grad
 from tapegrad.replay.guards import TooMuchState, build_guard
 from tapegrad.replay.kernels import RUNTIME
@@ -60,10 +61,14 @@ def record(
     except (TooMuchState, RecursionError) as exc:
         return fn(*args, **kwargs), f"guards: {exc}"
     rec = Recorder(guard.tensors, guard.data_args, frozenset(guard.seen), guard.entry_grads)
+    generator = default_generator()
+    state = generator.bit_generator.state
     with recording_into(rec):
         result = fn(*args, **kwargs)
     if anomaly._state.enabled:
         rec.fail("anomaly mode")
+    if not _random_state_explained(generator, state, rec.draws):
+        rec.fail("the step seeds or draws random numbers outside its recorded ops")
     rec.check_versions()
     returned = _returned(rec, result)
     if rec.unsupported is not None:
@@ -74,6 +79,23 @@ def record(
     namespace = dict(_RUNTIME, **rec.consts)
     run = make_function(source, "_replay", namespace, "<tapegrad.compile replay>")
     return result, Program(guard.compile(), run, grad_enabled, source)
+
+
+def _random_state_explained(generator: Any, state: dict, draws: list[Any]) -> bool:
+    """Whether the default generator is the one the step started with, moved on by exactly
+    the draws the program makes again (dropout masks): a seed or a draw anywhere else in the
+    step would not be replayed, and later random numbers would differ from eager's."""
+    if default_generator() is not generator:
+        return False
+    after = generator.bit_generator.state
+    if not draws:
+        return after == state
+    bits = type(generator.bit_generator)()
+    bits.state = state
+    again = np.random.Generator(bits)
+    for shape in draws:
+        again.random(shape)
+    return bool(again.bit_generator.state == after)
 
 
 _VAR = re.compile(r"\bv\d+\b")

@@ -60,6 +60,7 @@ class Recorder:
         self.produced: dict[int, Any] = {}
         self.ops: dict[int, tuple[list[str], str]] = {}
         self.masks: dict[int, str] = {}  # clamp op id: the name of its backward mask
+        self.draws: list[Any] = []  # shapes the program draws from the default generator
         self.unsupported: str | None = None
         self.indent = ""
         self._n = 0

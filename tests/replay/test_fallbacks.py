@@ -354,3 +354,57 @@ def test_an_exception_while_recording_leaves_tapegrad_as_it_was(error: type) -> 
     for _ in range(4):
         assert compiled().item() == 6.0
     assert compiled.replays == 3 and compiled.recordings == 2
+
+
+def _states(step: Any, calls: int) -> list[Any]:
+    """The loss of each call and the default generator's state after it."""
+    out = []
+    for _ in range(calls):
+        loss = step().item()
+        out.append((loss, tg.default_generator().bit_generator.state["state"]["state"]))
+    return out
+
+
+@pytest.mark.parametrize("dropout", [True, False])
+def test_seeding_inside_the_step_keeps_it_eager(dropout: bool) -> None:
+    def make() -> Any:
+        tg.manual_seed(1)
+        layers = [nn.Linear(3, 8), nn.Dropout(0.5) if dropout else nn.Identity(), nn.Linear(8, 1)]
+        model = nn.Sequential(*layers)
+        x = tg.randn(4, 3)
+
+        def step() -> Any:
+            tg.manual_seed(0)  # not replayable: later draws would not be eager's
+            loss = model(x).sum()
+            loss.backward()
+            model.zero_grad()
+            return loss
+
+        return step
+
+    expected = _states(make(), 5)
+    compiled = tg.compile(make())
+    assert _states(compiled, 5) == expected
+    assert compiled.replays == 0
+    assert "random" in compiled.eager_reason
+
+
+def test_a_draw_outside_the_recorded_ops_keeps_the_step_eager() -> None:
+    def make() -> Any:
+        tg.manual_seed(1)
+        model = nn.Sequential(nn.Linear(3, 8), nn.Dropout(0.5), nn.Linear(8, 1))
+        x = tg.randn(4, 3)
+
+        def step() -> Any:
+            loss = model(x).sum()
+            tg.default_generator().random()  # numpy on the generator: unseen by the recorder
+            loss.backward()
+            model.zero_grad()
+            return loss
+
+        return step
+
+    expected = _states(make(), 5)
+    compiled = tg.compile(make())
+    assert _states(compiled, 5) == expected
+    assert compiled.replays == 0 and "random" in compiled.eager_reason
