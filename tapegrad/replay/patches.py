@@ -58,11 +58,11 @@ def _host_method(original: Any) -> Any:
         if rec.paused:
             return original(self, *args)
         before = rec.counters()
-        rec.paused += 1
+        rec.depth += 1
         try:
             result = original(self, *args)
         finally:
-            rec.paused -= 1
+            rec.depth -= 1
         if result is not None:
             rec.fail(f"{type(self).__name__}.{original.__name__} returned a value")
         rec.host_call(self, original, args, before)
@@ -147,11 +147,11 @@ def _batch_stats(x: Any, running_mean: Any, running_var: Any, momentum: Any) -> 
             rec.fail("batch norm statistics the recorder cannot name")
         return _ORIGINAL["_batch_stats"](x, running_mean, running_var, momentum)
     before = rec.counters()
-    rec.paused += 1
+    rec.depth += 1
     try:
         _ORIGINAL["_batch_stats"](x, running_mean, running_var, momentum)
     finally:
-        rec.paused -= 1
+        rec.depth -= 1
     args = [name, *(rec.const(value) for value in (running_mean, running_var, momentum))]
     rec.call_again(_ORIGINAL["_batch_stats"], args, before)
 

@@ -10,6 +10,7 @@ runs eagerly.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import weakref
 from typing import Any
 
@@ -42,7 +43,8 @@ class Recorder:
         self.entry_vcs = {id(t._vc): (owner, t._vc[0]) for t, owner in self.entry_grads.values()}
         self.entry_names: dict[tuple[int, str], str] = {}
         self.guarded = guarded  # ids of every object the guards hold by identity
-        self.paused = 0  # > 0 inside a method the replay calls again (nothing is recorded)
+        self.depth = 0  # > 0 inside a method the replay calls again (nothing is recorded)
+        self.thread = threading.get_ident()  # the recording thread: others are not recorded
         self.data_args = data_args or {}
         self.arg_names: dict[int, str] = {}
         self.walked_vcs = {id(t._vc): t._vc for t in walked.values()}
@@ -66,6 +68,12 @@ class Recorder:
         self._n = 0
 
     # ------------------------------------------------------------------ helpers
+
+    @property
+    def paused(self) -> bool:
+        """Whether what runs now is not recorded: inside a method the replay calls again, or
+        on another thread (tapegrad's entry points are swapped for every thread)."""
+        return self.depth > 0 or threading.get_ident() != self.thread
 
     def fail(self, reason: str) -> None:
         """Mark the step as one that cannot be replayed (the first reason is kept)."""

@@ -408,3 +408,35 @@ def test_a_draw_outside_the_recorded_ops_keeps_the_step_eager() -> None:
     compiled = tg.compile(make())
     assert _states(compiled, 5) == expected
     assert compiled.replays == 0 and "random" in compiled.eager_reason
+
+
+def test_another_threads_ops_are_not_recorded() -> None:
+    import threading
+
+    w = tg.ones(3, 1, requires_grad=True)
+    x = tg.ones(4, 3)
+    seen = np.zeros(2)  # an array: the guards do not look into it
+
+    def elsewhere() -> None:  # eager work on another thread while the step records
+        other = tg.full((2, 2), 2.0, requires_grad=True)
+        total = (other * other).sum()
+        total.backward()
+        seen[int(seen[0] != 0)] = total.item() + other.grad.sum().item()
+
+    def step(background: bool) -> Any:
+        loss = x.mm(w).sum()
+        if background:
+            thread = threading.Thread(target=elsewhere)
+            thread.start()
+            thread.join()
+        loss.backward()
+        w.grad = None
+        return loss
+
+    quiet, busy = tg.compile(step), tg.compile(step)
+    for _ in range(2):
+        quiet(False)
+        busy(True)
+    assert seen.tolist() == [32.0, 32.0]  # the other thread ran, eagerly, each time
+    assert busy.programs[0].run is not None, busy.eager_reason
+    assert busy.programs[0].source == quiet.programs[0].source  # none of its ops recorded
