@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad._array import _GEMV_SUM_MAX_BYTES, _ones, sum_to
+from tapegrad.engine.backward import _ignore_errors, _restore_errors
 from tapegrad.ops.arithmetic import Add, Mul, Neg, Sub
 from tapegrad.ops.copying import _fill_kernel
 from tapegrad.ops.linalg import Addmm, LinearAddmm, Mm
@@ -40,31 +41,10 @@ _FORWARD = {
 }
 
 
-def _errstate_switch() -> tuple[Any, Any]:
-    """``quiet()`` enters ``np.errstate(all="ignore")`` and returns a token, ``loud(token)``
-    leaves it: through numpy's context variable when it has one (a replay then pays 0.2 us
-    for it, not the 2 us of making and entering an ``errstate``)."""
-    try:
-        from numpy._core._ufunc_config import _extobj_contextvar as state
-
-        with np.errstate(all="ignore"):
-            ignoring = state.get()
-        return (lambda: state.set(ignoring)), state.reset
-    except (ImportError, AttributeError):
-
-        def quiet() -> Any:
-            context = np.errstate(all="ignore")
-            context.__enter__()
-            return context
-
-        return quiet, lambda context: context.__exit__(None, None, None)
-
-
-_QUIET, _LOUD = _errstate_switch()
-
 RUNTIME = {
-    "_quiet": _QUIET,
-    "_loud": _LOUD,
+    # np.errstate(all="ignore") as the engine enters it (through numpy's context variable)
+    "_quiet": _ignore_errors,
+    "_loud": _restore_errors,
     "_tanh": np.tanh,
     "_maximum": np.maximum,
     "_minimum": np.minimum,
@@ -126,10 +106,6 @@ def backward_exprs(
         if p != 2:
             factor += f" ** {const(p - 1)}"
         return [f"{factor}" if unit else f"{grad} * ({factor})"]
-    if cls is Clamp and op.min is not None and op.max is None:
-        return [f"{grad} * ({saved[0]} >= {const(op.min)})"]
-    if cls is Clamp and op.max is not None and op.min is None:
-        return [f"{grad} * ({saved[0]} <= {const(op.max)})"]
     if cls is Add:
         return [grad, grad]
     if cls is Sub:
